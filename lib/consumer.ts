@@ -1,0 +1,197 @@
+// The only file that imports node-rdkafka. Everything else talks to Kafka
+// through the small BridgeConsumer interface below.
+import Kafka from 'node-rdkafka';
+import type { KafkaConsumer as RdKafkaConsumer, LibrdKafkaError, Message as RdKafkaMessage } from 'node-rdkafka';
+
+/** A Kafka message as node-rdkafka delivers it (and as KafkaSSE's hooks receive it). */
+export type KafkaMessage = RdKafkaMessage;
+
+/** A partition and the offset to start reading it at. */
+export interface TopicPartitionOffset {
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
+/** Low (first retained) and high (next to be written) offsets of a partition. */
+export interface Watermarks {
+  low: number;
+  high: number;
+}
+
+/** librdkafka configuration: property names as librdkafka documents them. */
+export type KafkaConfig = Record<string, string | number | boolean | Function>;
+
+/** The narrow surface kafkaSse() needs from a Kafka consumer. */
+export interface BridgeConsumer {
+  connect(timeoutMs: number): Promise<void>;
+  /** Partition counts of the topics that exist, by name. Unknown topics are absent. */
+  partitionCounts(topics: readonly string[], timeoutMs: number): Promise<Map<string, number>>;
+  watermarks(topic: string, partition: number, timeoutMs: number): Promise<Watermarks>;
+  /** For each entry, the first offset whose timestamp is at or after `timestamp`, or -1 if none. */
+  offsetsForTimes(
+    entries: readonly { topic: string; partition: number; timestamp: number }[],
+    timeoutMs: number,
+  ): Promise<TopicPartitionOffset[]>;
+  /** Assigns the partitions and starts delivering messages to `onMessage`. */
+  start(
+    positions: readonly TopicPartitionOffset[],
+    onMessage: (message: KafkaMessage) => void,
+    onError: (err: Error) => void,
+  ): void;
+  /** Stops fetching (librdkafka drops what it had prefetched and refetches on resume). */
+  pause(): void;
+  resume(): void;
+  /** Idempotent; resolves once librdkafka has released the consumer. */
+  disconnect(): Promise<void>;
+}
+
+/**
+ * How long the consume loop's thread waits for a message before looking
+ * again. node-rdkafka joins that thread on the event loop's thread when the
+ * consumer disconnects, so this bounds how long a disconnect can block the
+ * process; it does not add latency (a waiting consume wakes on arrival).
+ */
+const CONSUME_WAIT_MS = 100;
+
+/** Live count of consumers created and not yet fully disconnected, for leak checks. */
+let openConsumers = 0;
+
+/** Number of Kafka consumers currently open in this process (created by kafkaSse and not yet released). */
+export function openConsumerCount(): number {
+  return openConsumers;
+}
+
+function asError(err: LibrdKafkaError | Error | null | undefined, what: string): Error {
+  if (err instanceof Error) return err;
+  const e = new Error(`${what}: ${err?.message ?? 'unknown librdkafka error'}`);
+  if (err) (e as Error & { code?: number }).code = err.code;
+  return e;
+}
+
+/** A BridgeConsumer backed by one node-rdkafka KafkaConsumer in flowing mode. */
+export class RdKafkaBridgeConsumer implements BridgeConsumer {
+  #consumer: RdKafkaConsumer;
+  #assigned: { topic: string; partition: number }[] = [];
+  #connected = false;
+  #disconnecting: Promise<void> | undefined;
+  #released = false;
+
+  constructor(config: KafkaConfig, eventHandlers: Record<string, (...args: unknown[]) => void> | undefined) {
+    const globalConfig: Record<string, unknown> = { ...config };
+    // node-rdkafka leaked memory with event_cb on; only turn it on when someone listens.
+    globalConfig.event_cb = eventHandlers !== undefined && Object.keys(eventHandlers).length > 0;
+    this.#consumer = new Kafka.KafkaConsumer(globalConfig as Kafka.ConsumerGlobalConfig, {});
+    for (const [event, handler] of Object.entries(eventHandlers ?? {})) {
+      this.#consumer.on(event as 'event.log', handler as () => void);
+    }
+    // Without a listener an 'error' event would throw; errors also reach us through callbacks.
+    this.#consumer.on('event.error', () => {});
+    openConsumers++;
+  }
+
+  connect(timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#consumer.connect({ timeout: timeoutMs, allTopics: false }, (err) => {
+        if (err) return reject(asError(err, 'connect failed'));
+        this.#connected = true;
+        resolve();
+      });
+    });
+  }
+
+  async partitionCounts(topics: readonly string[], timeoutMs: number): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    await Promise.all(
+      [...new Set(topics)].map(
+        (topic) =>
+          new Promise<void>((resolve, reject) => {
+            this.#consumer.getMetadata({ topic, timeout: timeoutMs }, (err, metadata) => {
+              if (err) {
+                // An unknown topic is an answer, not a failure.
+                if (err.code === Kafka.CODES.ERRORS.ERR_UNKNOWN_TOPIC_OR_PART) return resolve();
+                return reject(asError(err, 'metadata request failed'));
+              }
+              const found = metadata.topics.find((t) => t.name === topic);
+              if (found && found.partitions.length > 0) counts.set(topic, found.partitions.length);
+              resolve();
+            });
+          }),
+      ),
+    );
+    return counts;
+  }
+
+  watermarks(topic: string, partition: number, timeoutMs: number): Promise<Watermarks> {
+    return new Promise((resolve, reject) => {
+      this.#consumer.queryWatermarkOffsets(topic, partition, timeoutMs, (err, offsets) => {
+        if (err) return reject(asError(err, `watermarks of ${topic}/${partition} unavailable`));
+        resolve({ low: offsets.lowOffset, high: offsets.highOffset });
+      });
+    });
+  }
+
+  offsetsForTimes(
+    entries: readonly { topic: string; partition: number; timestamp: number }[],
+    timeoutMs: number,
+  ): Promise<TopicPartitionOffset[]> {
+    if (entries.length === 0) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      const query = entries.map((e) => ({ topic: e.topic, partition: e.partition, offset: e.timestamp }));
+      this.#consumer.offsetsForTimes(query, timeoutMs, (err, offsets) => {
+        if (err) return reject(asError(err, 'offsets for times unavailable'));
+        resolve(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset ?? -1 })));
+      });
+    });
+  }
+
+  start(
+    positions: readonly TopicPartitionOffset[],
+    onMessage: (message: KafkaMessage) => void,
+    onError: (err: Error) => void,
+  ): void {
+    this.#assigned = positions.map((p) => ({ topic: p.topic, partition: p.partition }));
+    this.#consumer.assign(positions.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset })));
+    this.#consumer.setDefaultConsumeTimeout(CONSUME_WAIT_MS);
+    // No sleep after an idle wait: the wait itself is the idle strategy, so a
+    // message produced to a quiet topic is handed over as soon as it is fetched.
+    this.#consumer.setDefaultConsumeLoopTimeoutDelay(0);
+    this.#consumer.consume((err: LibrdKafkaError | null, message?: KafkaMessage) => {
+      if (err) {
+        if (!this.#disconnecting) onError(asError(err, 'consume failed'));
+        return;
+      }
+      if (message && !this.#disconnecting) onMessage(message);
+    });
+  }
+
+  pause(): void {
+    if (this.#connected && !this.#disconnecting && this.#assigned.length > 0) this.#consumer.pause(this.#assigned);
+  }
+
+  resume(): void {
+    if (this.#connected && !this.#disconnecting && this.#assigned.length > 0) this.#consumer.resume(this.#assigned);
+  }
+
+  disconnect(): Promise<void> {
+    if (this.#disconnecting) return this.#disconnecting;
+    this.#disconnecting = new Promise<void>((resolve) => {
+      const release = () => {
+        if (!this.#released) {
+          this.#released = true;
+          openConsumers--;
+        }
+        this.#consumer.removeAllListeners();
+        resolve();
+      };
+      try {
+        // disconnect() on a client that never connected (or failed to) still
+        // frees the librdkafka handle in node-rdkafka 3.x.
+        this.#consumer.disconnect(() => release());
+      } catch {
+        release();
+      }
+    });
+    return this.#disconnecting;
+  }
+}

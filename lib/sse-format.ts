@@ -1,0 +1,62 @@
+// Pure encoders for the two wire formats. No I/O: the writer in response.ts
+// concatenates what these return and decides when to flush.
+
+const LINE_BREAK = /\r\n|\r|\n/;
+const ANY_LINE_BREAK = /[\r\n]/;
+const ANY_LINE_BREAK_GLOBAL = /[\r\n]+/g;
+
+/**
+ * Turns a payload into `data:` lines. Every CR, LF or CRLF starts a new line
+ * and empty lines are kept, so an EventSource joins them back with LF into the
+ * same text (CR and CRLF come back as LF: SSE has no way to carry them).
+ */
+export function dataLines(data: string): string {
+  if (!ANY_LINE_BREAK.test(data)) return `data: ${data}\n`;
+  let out = '';
+  for (const line of data.split(LINE_BREAK)) out += `data: ${line}\n`;
+  return out;
+}
+
+/** A field value that must stay on one line: line breaks become spaces (they cannot be encoded). */
+export function singleLine(value: string): string {
+  return ANY_LINE_BREAK.test(value) ? value.replace(ANY_LINE_BREAK_GLOBAL, ' ') : value;
+}
+
+/** One complete SSE event (ending with the blank line that dispatches it). */
+export function sseEvent(event: string, data: string, id?: string): string {
+  let out = `event: ${singleLine(event)}\n`;
+  if (id !== undefined) out += `id: ${singleLine(id)}\n`;
+  return `${out}${dataLines(data)}\n`;
+}
+
+/** An SSE comment: ignored by clients, keeps proxies and idle timers from cutting the stream. */
+export function sseComment(text = ''): string {
+  return text === '' ? ':\n\n' : `: ${singleLine(text)}\n\n`;
+}
+
+/** The `retry:` field: how long an EventSource waits before reconnecting. */
+export function sseRetry(ms: number): string {
+  return `retry: ${Math.max(0, Math.floor(ms))}\n\n`;
+}
+
+/** One NDJSON line. `json` must already be JSON text; JSON.stringify never leaves raw line breaks. */
+export function ndjsonLine(json: string): string {
+  return `${json}\n`;
+}
+
+/**
+ * Serializes a deserialized message for the wire: strings are sent as they
+ * are (SSE data is text), Buffers as UTF-8 text (invalid bytes become U+FFFD),
+ * anything else as JSON. `undefined` (nothing to send) becomes `null`.
+ */
+export function serializeForSse(message: unknown): string {
+  if (typeof message === 'string') return message;
+  if (Buffer.isBuffer(message)) return message.toString('utf8');
+  return JSON.stringify(message) ?? 'null';
+}
+
+/** Serializes a message as exactly one JSON value on one line. */
+export function serializeForNdjson(message: unknown): string {
+  if (Buffer.isBuffer(message)) return JSON.stringify(message.toString('utf8'));
+  return JSON.stringify(message) ?? 'null';
+}
