@@ -1,7 +1,8 @@
 // The only file that imports node-rdkafka. Everything else talks to Kafka
 // through the small BridgeConsumer interface below.
+
+import type { LibrdKafkaError, KafkaConsumer as RdKafkaConsumer, Message as RdKafkaMessage } from 'node-rdkafka';
 import Kafka from 'node-rdkafka';
-import type { KafkaConsumer as RdKafkaConsumer, LibrdKafkaError, Message as RdKafkaMessage } from 'node-rdkafka';
 
 /** A Kafka message as node-rdkafka delivers it (and as KafkaSSE's hooks receive it). */
 export type KafkaMessage = RdKafkaMessage;
@@ -156,13 +157,17 @@ export class RdKafkaBridgeConsumer implements BridgeConsumer {
     // No sleep after an idle wait: the wait itself is the idle strategy, so a
     // message produced to a quiet topic is handed over as soon as it is fetched.
     this.#consumer.setDefaultConsumeLoopTimeoutDelay(0);
-    this.#consumer.consume((err: LibrdKafkaError | null, message?: KafkaMessage) => {
+    // Flowing mode: node-rdkafka runs one thread per consumer that waits in
+    // librdkafka and hands each message over as it arrives (its typings
+    // describe the batch form; in flowing mode the callback gets one message).
+    const onEach = (err: LibrdKafkaError | null, message?: KafkaMessage) => {
       if (err) {
         if (!this.#disconnecting) onError(asError(err, 'consume failed'));
         return;
       }
       if (message && !this.#disconnecting) onMessage(message);
-    });
+    };
+    this.#consumer.consume(onEach as unknown as (err: LibrdKafkaError, messages: KafkaMessage[]) => void);
   }
 
   pause(): void {

@@ -23,7 +23,9 @@ export type Deserializer = (kafkaMessage: KafkaMessage) => DeserializedMessage;
 export type Filterer = (kafkaMessage: DeserializedMessage) => unknown;
 
 /** Topics a request may read: a list, or a function of the request returning one (possibly async). */
-export type AllowedTopics = readonly string[] | ((req: IncomingMessage) => readonly string[] | Promise<readonly string[]>);
+export type AllowedTopics =
+  | readonly string[]
+  | ((req: IncomingMessage) => readonly string[] | Promise<readonly string[]>);
 
 /** Options of {@link kafkaSse}. Every field is optional. */
 export interface KafkaSseOptions {
@@ -180,14 +182,26 @@ function getDefaultLogger(): Logger {
   return defaultLogger;
 }
 
-function nonNegativeInt(options: Record<string, unknown>, key: string, fallback: number, allowNull: true): number | null;
+function nonNegativeInt(
+  options: Record<string, unknown>,
+  key: string,
+  fallback: number,
+  allowNull: true,
+): number | null;
 function nonNegativeInt(options: Record<string, unknown>, key: string, fallback: number, allowNull: false): number;
-function nonNegativeInt(options: Record<string, unknown>, key: string, fallback: number | null, allowNull: boolean): number | null {
+function nonNegativeInt(
+  options: Record<string, unknown>,
+  key: string,
+  fallback: number | null,
+  allowNull: boolean,
+): number | null {
   const v = options[key];
   if (v === undefined) return fallback;
   if (v === null && allowNull) return null;
   if (!Number.isSafeInteger(v) || (v as number) < 0) {
-    throw new ConfigurationError(`options.${key} must be a non-negative integer${allowNull ? ' or null' : ''}, got ${String(v)}`);
+    throw new ConfigurationError(
+      `options.${key} must be a non-negative integer${allowNull ? ' or null' : ''}, got ${String(v)}`,
+    );
   }
   return v as number;
 }
@@ -195,7 +209,8 @@ function nonNegativeInt(options: Record<string, unknown>, key: string, fallback:
 function checkFunction(options: Record<string, unknown>, key: string, allowNull: boolean): void {
   const v = options[key];
   if (v === undefined || (v === null && allowNull)) return;
-  if (typeof v !== 'function') throw new ConfigurationError(`options.${key} must be a function${allowNull ? ' or null' : ''}`);
+  if (typeof v !== 'function')
+    throw new ConfigurationError(`options.${key} must be a function${allowNull ? ' or null' : ''}`);
 }
 
 function checkBoolean(options: Record<string, unknown>, key: string): boolean | undefined {
@@ -229,7 +244,9 @@ export function normalizeOptions(input: KafkaSseOptions | undefined): Normalized
   const allowed = o.allowedTopics;
   if (allowed !== undefined && typeof allowed !== 'function') {
     if (!Array.isArray(allowed) || !allowed.every((t) => typeof t === 'string')) {
-      throw new ConfigurationError('options.allowedTopics must be an array of topic names or a function of the request');
+      throw new ConfigurationError(
+        'options.allowedTopics must be an array of topic names or a function of the request',
+      );
     }
   }
 
@@ -262,7 +279,8 @@ export function normalizeOptions(input: KafkaSseOptions | undefined): Normalized
   const connectTimeoutMs = nonNegativeInt(o, 'connectTimeoutMs', DEFAULTS.connectTimeoutMs, false);
   if (connectTimeoutMs < 1) throw new ConfigurationError('options.connectTimeoutMs must be at least 1');
   const heartbeatMs = nonNegativeInt(o, 'heartbeatMs', DEFAULTS.heartbeatMs, true);
-  if (heartbeatMs !== null && heartbeatMs < 1) throw new ConfigurationError('options.heartbeatMs must be at least 1, or null for no heartbeat');
+  if (heartbeatMs !== null && heartbeatMs < 1)
+    throw new ConfigurationError('options.heartbeatMs must be at least 1, or null for no heartbeat');
 
   return {
     kafkaConfig,

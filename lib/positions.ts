@@ -1,7 +1,12 @@
 // Pure position logic: parsing what a client or server asks for, resolving it
 // against watermarks and time lookups, and encoding resume ids. No I/O here:
 // the Kafka lookups are passed in, so all of it is testable without a broker.
-import { InvalidAssignmentError, InvalidLastEventIdError, InvalidTimestampError, KafkaSseError } from './errors.ts';
+import {
+  InvalidAssignmentError,
+  InvalidLastEventIdError,
+  InvalidTimestampError,
+  type KafkaSseError,
+} from './errors.ts';
 
 /** An explicit partition request, as KafkaSSE accepts it in assignments and in Last-Event-ID. */
 export interface PartitionAssignment {
@@ -73,8 +78,14 @@ function parseEntry(entry: unknown, where: string, makeError: ErrorFactory, allo
     out.offset = e.offset as number;
   }
   if (hasTimestamp) {
-    if (!Number.isSafeInteger(e.timestamp) || (e.timestamp as number) < 0 || (e.timestamp as number) > MAX_TIMESTAMP_MS) {
-      throw makeError(`${where}.timestamp must be an integer number of milliseconds since the epoch, got ${describe(e.timestamp)}`);
+    if (
+      !Number.isSafeInteger(e.timestamp) ||
+      (e.timestamp as number) < 0 ||
+      (e.timestamp as number) > MAX_TIMESTAMP_MS
+    ) {
+      throw makeError(
+        `${where}.timestamp must be an integer number of milliseconds since the epoch, got ${describe(e.timestamp)}`,
+      );
     }
     // Both given: the offset is exact, so it wins; the timestamp is kept only when it is the sole start.
     if (!hasOffset) out.timestamp = e.timestamp as number;
@@ -88,7 +99,9 @@ function checkDuplicates(requested: readonly Requested[], makeError: ErrorFactor
     const key = r.kind === 'topic' ? r.topic : `${r.topic}\u0000${r.partition}`;
     if (seen.has(key)) {
       throw makeError(
-        r.kind === 'topic' ? `topic ${r.topic} is requested twice` : `${r.topic} partition ${r.partition} is requested twice`,
+        r.kind === 'topic'
+          ? `topic ${r.topic} is requested twice`
+          : `${r.topic} partition ${r.partition} is requested twice`,
       );
     }
     seen.add(key);
@@ -107,7 +120,9 @@ export function parseAssignments(assignments: unknown, maxEntries: number): Requ
   } else if (Array.isArray(assignments)) {
     list = assignments;
   } else {
-    throw make(`assignments must be a topic name, a comma-separated list of topics or an array, got ${describe(assignments)}`);
+    throw make(
+      `assignments must be a topic name, a comma-separated list of topics or an array, got ${describe(assignments)}`,
+    );
   }
   if (list.length === 0) throw make('assignments must name at least one topic');
   if (list.length > maxEntries) throw make(`assignments has ${list.length} entries; at most ${maxEntries} are allowed`);
@@ -133,7 +148,8 @@ export function parseLastEventId(value: string, maxEntries: number): Requested[]
   }
   if (!Array.isArray(parsed)) throw make('Last-Event-ID must be a JSON array of {topic, partition, offset|timestamp}');
   if (parsed.length === 0) throw make('Last-Event-ID must name at least one partition');
-  if (parsed.length > maxEntries) throw make(`Last-Event-ID names ${parsed.length} partitions; at most ${maxEntries} are allowed`);
+  if (parsed.length > maxEntries)
+    throw make(`Last-Event-ID names ${parsed.length} partitions; at most ${maxEntries} are allowed`);
   const requested = parsed.map((entry, i) => {
     const r = parseEntry(entry, `Last-Event-ID[${i}]`, make, false);
     if (r.kind === 'partition' && r.offset === undefined && r.timestamp === undefined) {
@@ -161,7 +177,9 @@ export function parseAtTimestamp(value: unknown): number | undefined {
     );
   }
   if (!Number.isSafeInteger(ms) || ms < 0 || ms > MAX_TIMESTAMP_MS) {
-    throw new InvalidTimestampError(`the start time must be a valid time in milliseconds since the epoch, got ${describe(value)}`);
+    throw new InvalidTimestampError(
+      `the start time must be a valid time in milliseconds since the epoch, got ${describe(value)}`,
+    );
   }
   return ms;
 }
@@ -195,7 +213,9 @@ export interface LostRange {
 /** The Kafka lookups resolution needs. */
 export interface PositionLookups {
   watermarks(topic: string, partition: number): Promise<{ low: number; high: number }>;
-  offsetsForTimes(entries: { topic: string; partition: number; timestamp: number }[]): Promise<{ topic: string; partition: number; offset: number }[]>;
+  offsetsForTimes(
+    entries: { topic: string; partition: number; timestamp: number }[],
+  ): Promise<{ topic: string; partition: number; offset: number }[]>;
 }
 
 /**
@@ -240,7 +260,9 @@ export function expandPartitions(
       if (fromLastEventId && r.partition === 0) {
         // A resumed topic whose id names partitions 0..k-1 had k partitions when
         // the id was written; any partition past those was added since.
-        const named = requested.filter((x) => x.kind === 'partition' && x.topic === r.topic).map((x) => (x as { partition: number }).partition);
+        const named = requested
+          .filter((x) => x.kind === 'partition' && x.topic === r.topic)
+          .map((x) => (x as { partition: number }).partition);
         const contiguous = named.every((p) => p < named.length);
         if (contiguous) for (let p = named.length; p < count; p++) push(r.topic, p);
       }
@@ -338,7 +360,8 @@ export class PositionTracker {
     if (i === undefined) return false;
     if (this.#useTimestamps) {
       // +1 ms: resuming at this message's time would deliver it again.
-      if (timestamp !== undefined && timestamp >= 0) this.#values[i] = Math.max(this.#values[i] as number, timestamp + 1);
+      if (timestamp !== undefined && timestamp >= 0)
+        this.#values[i] = Math.max(this.#values[i] as number, timestamp + 1);
     } else {
       this.#values[i] = offset + 1;
     }

@@ -91,13 +91,21 @@ export async function deleteRecordsBefore({ host, port, topic, partition, offset
     int64(offset),
     int32(timeoutMs),
   ]);
-  const res = await roundTrip({ host, port, apiKey: API_DELETE_RECORDS, apiVersion: 1, body, timeoutMs: timeoutMs + 2000 });
+  const res = await roundTrip({
+    host,
+    port,
+    apiKey: API_DELETE_RECORDS,
+    apiVersion: 1,
+    body,
+    timeoutMs: timeoutMs + 2000,
+  });
   // throttle int32, topics count int32, name string, partitions count int32, index int32, low_watermark int64, error int16
   let pos = 8;
   const nameLength = res.readInt16BE(pos);
   pos += 2 + nameLength + 4 + 4;
   const low = Number(res.readBigInt64BE(pos));
   const errorCode = res.readInt16BE(pos + 8);
-  if (errorCode !== 0) throw new Error(`DeleteRecords on ${topic}/${partition} failed with Kafka error code ${errorCode}`);
+  if (errorCode !== 0)
+    throw new Error(`DeleteRecords on ${topic}/${partition} failed with Kafka error code ${errorCode}`);
   return low;
 }

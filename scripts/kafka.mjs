@@ -23,7 +23,8 @@ const HOST = '127.0.0.1';
 /** Settings resolved from the environment. */
 export function brokerSettings(env = process.env) {
   const port = Number(env.KAFKA_PORT ?? 9092);
-  if (!Number.isInteger(port) || port < 1 || port > 65534) throw new Error(`KAFKA_PORT must be a port number, got ${env.KAFKA_PORT}`);
+  if (!Number.isInteger(port) || port < 1 || port > 65534)
+    throw new Error(`KAFKA_PORT must be a port number, got ${env.KAFKA_PORT}`);
   const home = path.resolve(env.KAFKA_HOME_DIR ?? path.join(ROOT, '.kafka'));
   return {
     host: HOST,
@@ -87,7 +88,9 @@ function classpath(s) {
   if (s.version) args.push(`-Dkafka.version=${s.version}`);
   const res = spawnSync('mvn', args, { encoding: 'utf8' });
   if (res.status !== 0) {
-    fail(`Maven could not fetch the Kafka broker's jars:\n${(res.stdout + res.stderr).trim().split('\n').slice(-20).join('\n')}`);
+    fail(
+      `Maven could not fetch the Kafka broker's jars:\n${(res.stdout + res.stderr).trim().split('\n').slice(-20).join('\n')}`,
+    );
   }
   return fs.readFileSync(out, 'utf8').trim();
 }
@@ -207,13 +210,16 @@ export async function start(s = brokerSettings(), { quiet = false, timeoutMs = 9
       say(`Kafka is already running on ${s.brokers} (pid ${pid}).`);
       return { started: false, brokers: s.brokers };
     }
-    fail(`the broker (pid ${pid}) is running but does not answer on ${s.brokers}; log tail:\n${tail(path.join(s.logDir, 'server.log'))}`);
+    fail(
+      `the broker (pid ${pid}) is running but does not answer on ${s.brokers}; log tail:\n${tail(path.join(s.logDir, 'server.log'))}`,
+    );
   }
   if (await answers(s)) {
     say(`A Kafka broker not started by this script already answers on ${s.brokers}; using it.`);
     return { started: false, brokers: s.brokers };
   }
-  if (!which('java')) fail('Java is missing: install a JDK 17 or newer (e.g. apt-get install openjdk-17-jdk-headless).');
+  if (!which('java'))
+    fail('Java is missing: install a JDK 17 or newer (e.g. apt-get install openjdk-17-jdk-headless).');
   if (!which('mvn')) fail('Maven is missing: install Maven 3 (e.g. apt-get install maven).');
   fs.mkdirSync(s.home, { recursive: true });
   writeConfig(s);
@@ -293,11 +299,16 @@ async function main(cmd) {
       if (process.env.KAFKA_BROKERS) {
         const [host, port] = brokers.split(',')[0].split(':');
         const up = await answers({ host, port: Number(port) });
-        console.log(up ? `Kafka is up at ${brokers} (KAFKA_BROKERS).` : `Kafka at ${brokers} (KAFKA_BROKERS) does not answer.`);
+        console.log(
+          up ? `Kafka is up at ${brokers} (KAFKA_BROKERS).` : `Kafka at ${brokers} (KAFKA_BROKERS) does not answer.`,
+        );
         return up ? 0 : 3;
       }
       const st = await status(s);
-      if (st.up) console.log(`Kafka is up on ${s.brokers}${st.pid ? ` (pid ${st.pid}, started by this script)` : ' (not started by this script)'}.`);
+      if (st.up)
+        console.log(
+          `Kafka is up on ${s.brokers}${st.pid ? ` (pid ${st.pid}, started by this script)` : ' (not started by this script)'}.`,
+        );
       else console.log(`Kafka is not running on ${s.brokers}.`);
       return st.up ? 0 : 3;
     }

@@ -1,0 +1,39 @@
+// The public surface: re-exports only.
+import { kafkaSse } from './lib/kafka-sse.ts';
+
+export type { BridgeConsumer, KafkaConfig, KafkaMessage, TopicPartitionOffset, Watermarks } from './lib/consumer.ts';
+export { openConsumerCount } from './lib/consumer.ts';
+export {
+  BrokerUnavailableError,
+  ConfigurationError,
+  DeserializationError,
+  ERROR_CODES,
+  type ErrorCode,
+  FilterError,
+  InvalidAssignmentError,
+  InvalidLastEventIdError,
+  InvalidTimestampError,
+  KafkaConsumeError,
+  KafkaSseError,
+  type PublicError,
+  TooManyPartitionsError,
+  TopicNotAvailableError,
+} from './lib/errors.ts';
+export { kafkaSse } from './lib/kafka-sse.ts';
+export {
+  type AllowedTopics,
+  DEFAULTS,
+  type DeserializedMessage,
+  type Deserializer,
+  defaultDeserializer,
+  type Filterer,
+  KAFKA_DEFAULTS,
+  KAFKA_FORCED,
+  type KafkaSseOptions,
+  type Logger,
+} from './lib/options.ts';
+export type { Assignments, LostRange, PartitionAssignment } from './lib/positions.ts';
+export type { StreamMode } from './lib/response.ts';
+
+/** KafkaSSE's users import the function as the module's default export. */
+export default kafkaSse;

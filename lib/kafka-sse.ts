@@ -1,0 +1,351 @@
+// kafkaSse(): validate → resolve positions → consume → write → tear down.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type BridgeConsumer, type KafkaMessage, RdKafkaBridgeConsumer } from './consumer.ts';
+import {
+  BrokerUnavailableError,
+  FilterError,
+  InvalidAssignmentError,
+  KafkaConsumeError,
+  type KafkaSseError,
+  TooManyPartitionsError,
+  TopicNotAvailableError,
+  toKafkaSseError,
+} from './errors.ts';
+import { type KafkaSseOptions, type Logger, type NormalizedOptions, normalizeOptions } from './options.ts';
+import {
+  type Assignments,
+  expandPartitions,
+  type LostRange,
+  PositionTracker,
+  parseAssignments,
+  parseAtTimestamp,
+  parseLastEventId,
+  type Requested,
+  resolvePositions,
+} from './positions.ts';
+import { lastEventIdOf, requestIdOf, streamModeOf } from './request.ts';
+import { StreamWriter, writeJsonError } from './response.ts';
+import { serializeForNdjson, serializeForSse } from './sse-format.ts';
+
+/** Why a stream ended, as logged. */
+type EndReason = 'client-closed' | 'aborted' | 'error' | 'setup-failed';
+
+/** Thrown inside setup when the client left: not an error, just stop. */
+class ClientGone extends Error {}
+
+/** Thrown inside setup when options.signal was aborted. */
+class Aborted extends Error {}
+
+/**
+ * Streams Kafka messages to one HTTP client as Server-Sent Events (or NDJSON
+ * when the client prefers JSON), starting from the client's Last-Event-ID, the
+ * given assignments, or `atTimestamp`. Each call owns a private consumer that
+ * uses assign() and never commits.
+ *
+ * The promise resolves when the connection is over and the consumer is
+ * released. It never rejects: errors are answered to the client (a status and
+ * JSON body before the stream starts, an error event after) and logged.
+ *
+ * @param req the request (Node's IncomingMessage, or a framework's raw request)
+ * @param res the response (Node's ServerResponse, or a framework's raw response)
+ * @param assignments topic names (array or comma-separated string) and/or `{topic, partition, offset|timestamp}` objects
+ * @param options see {@link KafkaSseOptions}
+ * @param atTimestamp start plain topics at the first message at or after this time (ms, numeric string or Date)
+ */
+export async function kafkaSse(
+  req: IncomingMessage,
+  res: ServerResponse,
+  assignments: Assignments,
+  options?: KafkaSseOptions,
+  atTimestamp?: number | string | Date | null,
+): Promise<void> {
+  const requestId = requestIdOf(req);
+  let opts: NormalizedOptions;
+  try {
+    opts = normalizeOptions(options);
+  } catch (err) {
+    const e = toKafkaSseError(err);
+    const base = (options?.logger as Logger | undefined) ?? undefined;
+    base?.error?.({ err: e, requestId }, 'kafkaSse called with invalid options');
+    if (!base) process.emitWarning(`kafka-sse-bridge: ${e.message}`);
+    writeJsonError(res, e.toJSON(), {});
+    return;
+  }
+  const session = new StreamSession(req, res, opts, requestId);
+  await session.run(assignments, atTimestamp);
+}
+
+class StreamSession {
+  readonly #req: IncomingMessage;
+  readonly #res: ServerResponse;
+  readonly #opts: NormalizedOptions;
+  readonly #log: Logger;
+  #consumer: BridgeConsumer | undefined;
+  #writer: StreamWriter | undefined;
+  #tracker: PositionTracker | undefined;
+  #clientGone = false;
+  #aborted = false;
+  #finished = false;
+  #resolveDone!: () => void;
+  readonly #done = new Promise<void>((resolve) => {
+    this.#resolveDone = resolve;
+  });
+  #started = 0;
+  #delivered = 0;
+  #skipped = 0;
+
+  constructor(req: IncomingMessage, res: ServerResponse, opts: NormalizedOptions, requestId: string) {
+    this.#req = req;
+    this.#res = res;
+    this.#opts = opts;
+    this.#log = opts.logger.child({ requestId });
+  }
+
+  async run(assignments: Assignments, atTimestamp: unknown): Promise<void> {
+    this.#started = Date.now();
+    const onClose = () => this.#onClientGone();
+    this.#res.once('close', onClose);
+    const signal = this.#opts.signal;
+    const onAbort = () => {
+      // While setting up, #setup stops at its next step; once streaming, end now.
+      this.#aborted = true;
+      if (this.#writer) void this.#finish('aborted');
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) this.#aborted = true;
+    try {
+      await this.#setup(assignments, atTimestamp);
+      await this.#done;
+    } catch (err) {
+      if (err instanceof Aborted) {
+        this.#failSetup(
+          new BrokerUnavailableError('The server is shutting down; try again shortly', {
+            retryAfterSeconds: Math.max(1, Math.ceil(this.#opts.unavailableRetryMs / 1000)),
+          }),
+        );
+      } else if (!(err instanceof ClientGone)) {
+        this.#failSetup(err);
+      }
+      await this.#finish(
+        err instanceof ClientGone ? 'client-closed' : err instanceof Aborted ? 'aborted' : 'setup-failed',
+      );
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      this.#res.off('close', onClose);
+    }
+  }
+
+  /** Everything before the first byte: errors here still get a real HTTP status. */
+  async #setup(assignments: Assignments, atTimestampInput: unknown): Promise<void> {
+    const opts = this.#opts;
+    const mode = streamModeOf(this.#req, opts.disableSSEFormatting);
+    const maxEntries = Math.min(opts.maxPartitions, 100_000);
+    const lastEventId = lastEventIdOf(this.#req);
+    const atTimestamp = parseAtTimestamp(atTimestampInput);
+    const requested: Requested[] =
+      lastEventId !== undefined ? parseLastEventId(lastEventId, maxEntries) : parseAssignments(assignments, maxEntries);
+    const topics = [...new Set(requested.map((r) => r.topic))];
+    this.#throwIfGone();
+    await this.#checkAllowed(topics);
+    this.#throwIfGone();
+
+    const consumer = new RdKafkaBridgeConsumer(opts.kafkaConfig, opts.kafkaEventHandlers);
+    this.#consumer = consumer;
+    const deadline = Date.now() + opts.connectTimeoutMs;
+    const remaining = () => Math.max(1, deadline - Date.now());
+    let counts: Map<string, number>;
+    let resolved: Awaited<ReturnType<typeof resolvePositions>>;
+    try {
+      await consumer.connect(remaining());
+      this.#throwIfGone();
+      counts = await consumer.partitionCounts(topics, remaining());
+      this.#throwIfGone();
+      for (const t of topics) if (!counts.has(t)) throw new TopicNotAvailableError(`Topic ${t} is not available`);
+      for (const r of requested) {
+        const count = counts.get(r.topic) as number;
+        if (r.kind === 'partition' && r.partition >= count) {
+          throw new InvalidAssignmentError(`Topic ${r.topic} has no partition ${r.partition}`);
+        }
+      }
+      const expanded = expandPartitions(requested, counts, atTimestamp, lastEventId !== undefined);
+      if (expanded.length > opts.maxPartitions) {
+        throw new TooManyPartitionsError(
+          `This request would read ${expanded.length} partitions; at most ${opts.maxPartitions} are allowed`,
+        );
+      }
+      resolved = await resolvePositions(expanded, {
+        watermarks: (t, p) => consumer.watermarks(t, p, remaining()),
+        offsetsForTimes: (entries) => consumer.offsetsForTimes(entries, remaining()),
+      });
+    } catch (err) {
+      if (err instanceof ClientGone || err instanceof Aborted || (err as KafkaSseError).statusCode < 500) throw err;
+      if ((err as KafkaSseError).code === 'CONFIGURATION') throw err;
+      this.#log.warn({ err }, 'Kafka unavailable during setup');
+      if (opts.connectErrorHandler) {
+        try {
+          opts.connectErrorHandler(err as Error);
+        } catch (handlerErr) {
+          this.#log.error({ err: handlerErr }, 'connectErrorHandler threw');
+        }
+      }
+      throw new BrokerUnavailableError('Kafka is unavailable; try again shortly', {
+        cause: err,
+        retryAfterSeconds: Math.max(1, Math.ceil(opts.unavailableRetryMs / 1000)),
+      });
+    }
+    this.#throwIfGone();
+
+    const { positions, lost } = resolved;
+    this.#tracker = new PositionTracker(positions, opts.useTimestampForId, this.#started);
+    const writer = new StreamWriter(this.#res, mode, {
+      heartbeatMs: opts.heartbeatMs,
+      onFull: () => consumer.pause(),
+      onDrain: () => consumer.resume(),
+    });
+    this.#writer = writer;
+    writer.open(opts.headers, opts.retryMs);
+    for (const range of lost) this.#reportLost(range);
+    this.#log.info(
+      {
+        positions: positions.map((p) => ({
+          topic: p.topic,
+          partition: p.partition,
+          offset: p.offset,
+          reason: p.reason,
+        })),
+        mode,
+      },
+      'stream started',
+    );
+    consumer.start(
+      positions,
+      (message) => this.#onMessage(message),
+      (err) => this.#onConsumeError(err),
+    );
+  }
+
+  async #checkAllowed(topics: readonly string[]): Promise<void> {
+    const allowed = this.#opts.allowedTopics;
+    let list: readonly string[] | undefined;
+    if (typeof allowed === 'function') {
+      list = await allowed(this.#req);
+      if (!Array.isArray(list)) {
+        throw new InvalidAssignmentError('allowedTopics(req) did not return an array');
+      }
+    } else {
+      list = allowed;
+    }
+    const set = list ? new Set(list) : undefined;
+    for (const t of topics) {
+      const ok = set ? set.has(t) : !t.startsWith('__');
+      // Same answer for "does not exist" and "not allowed": a client learns nothing about other topics.
+      if (!ok) throw new TopicNotAvailableError(`Topic ${t} is not available`);
+    }
+  }
+
+  #reportLost(range: LostRange): void {
+    this.#log.warn(range, 'requested offset is no longer retained; resuming at the oldest retained message');
+    this.#writer?.control('lost', range);
+  }
+
+  #onMessage(message: KafkaMessage): void {
+    const writer = this.#writer;
+    const tracker = this.#tracker;
+    if (this.#finished || !writer || !tracker) return;
+    tracker.advance(message.topic, message.partition, message.offset, message.timestamp);
+    let deserialized: ReturnType<NormalizedOptions['deserializer']>;
+    try {
+      deserialized = this.#opts.deserializer(message);
+    } catch (err) {
+      this.#skipped++;
+      this.#log.warn(
+        { err, topic: message.topic, partition: message.partition, offset: message.offset },
+        'message skipped: the deserializer failed',
+      );
+      return;
+    }
+    if (this.#opts.filterer) {
+      let keep: unknown;
+      try {
+        keep = this.#opts.filterer(deserialized);
+      } catch (err) {
+        this.#log.error(
+          { err, topic: message.topic, partition: message.partition, offset: message.offset },
+          'filterer threw; ending the stream',
+        );
+        this.#endWithError(new FilterError('The stream filter failed', { cause: err }));
+        return;
+      }
+      if (!keep) {
+        this.#skipped++;
+        return;
+      }
+    }
+    const payload = deserialized?.message;
+    const data = writer.mode === 'sse' ? serializeForSse(payload) : serializeForNdjson(payload);
+    this.#delivered++;
+    writer.message(data, tracker.id());
+  }
+
+  #onConsumeError(err: Error): void {
+    this.#log.error({ err }, 'consuming failed; ending the stream');
+    this.#endWithError(new KafkaConsumeError('Reading from Kafka failed', { cause: err }));
+  }
+
+  #endWithError(error: KafkaSseError): void {
+    if (this.#finished) return;
+    this.#writer?.error(error.toJSON());
+    void this.#finish('error');
+  }
+
+  #failSetup(err: unknown): void {
+    const e = toKafkaSseError(err);
+    if (this.#clientGone) return;
+    if (e.statusCode >= 500 && e.code !== 'BROKER_UNAVAILABLE') this.#log.error({ err: e }, 'stream setup failed');
+    else this.#log.info({ code: e.code, message: e.message }, 'stream refused');
+    if (e.code === 'BROKER_UNAVAILABLE' && streamModeOf(this.#req, this.#opts.disableSSEFormatting) === 'sse') {
+      // EventSource never reconnects after a non-200 answer, so an SSE client is
+      // told to retry inside a 200 stream that ends at once.
+      const writer = new StreamWriter(this.#res, 'sse', { heartbeatMs: null, onFull: () => {}, onDrain: () => {} });
+      writer.open(this.#opts.headers, this.#opts.unavailableRetryMs);
+      writer.error(e.toJSON());
+      writer.end();
+      return;
+    }
+    writeJsonError(this.#res, e.toJSON(), this.#opts.headers, e.retryAfterSeconds);
+  }
+
+  #throwIfGone(): void {
+    if (this.#clientGone) throw new ClientGone();
+    if (this.#aborted) throw new Aborted();
+  }
+
+  #onClientGone(): void {
+    if (this.#res.writableFinished && this.#finished) return;
+    this.#clientGone = true;
+    this.#writer?.dispose();
+    // During setup, #setup notices at its next step; once streaming, finish now.
+    if (this.#writer) void this.#finish('client-closed');
+  }
+
+  /** Ends the response (if still open), releases the consumer, and settles run(). Idempotent. */
+  async #finish(reason: EndReason): Promise<void> {
+    if (this.#finished) return this.#done;
+    this.#finished = true;
+    if (!this.#clientGone) this.#writer?.end();
+    const consumer = this.#consumer;
+    if (consumer) {
+      try {
+        await consumer.disconnect();
+      } catch (err) {
+        this.#log.warn({ err }, 'consumer disconnect failed');
+      }
+    }
+    this.#log.info(
+      { reason, delivered: this.#delivered, skipped: this.#skipped, durationMs: Date.now() - this.#started },
+      'stream ended',
+    );
+    this.#resolveDone();
+    return this.#done;
+  }
+}

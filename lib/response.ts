@@ -1,0 +1,203 @@
+// The writer: response head, batching, backpressure, heartbeats and the end.
+// One instance per stream; the only place that calls res.write().
+import type { ServerResponse } from 'node:http';
+import type { PublicError } from './errors.ts';
+import { ndjsonLine, sseComment, sseEvent, sseRetry } from './sse-format.ts';
+
+/** Wire format of a stream. */
+export type StreamMode = 'sse' | 'ndjson';
+
+/**
+ * Flush at once when this much is pending. Batching many events into one
+ * res.write() is what makes replays fast (one syscall and one chunk per batch
+ * instead of per event); the cap keeps a batch from growing unbounded.
+ */
+const MAX_BATCH_CHARS = 256 * 1024;
+
+const SSE_HEADERS: Readonly<Record<string, string>> = {
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-cache, no-transform',
+  'X-Accel-Buffering': 'no',
+  Vary: 'Accept',
+};
+
+const NDJSON_HEADERS: Readonly<Record<string, string>> = {
+  'Content-Type': 'application/x-ndjson; charset=utf-8',
+  'Cache-Control': 'no-cache, no-transform',
+  'X-Accel-Buffering': 'no',
+  Vary: 'Accept',
+};
+
+/** Answers a request with a JSON error, before any stream began. */
+export function writeJsonError(
+  res: ServerResponse,
+  error: PublicError,
+  extraHeaders: Record<string, string>,
+  retryAfterSeconds?: number,
+): void {
+  if (res.headersSent || res.writableEnded || res.destroyed) return;
+  const body = JSON.stringify(error);
+  const headers: Record<string, string> = {
+    ...extraHeaders,
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': String(Buffer.byteLength(body)),
+    'Cache-Control': 'no-store',
+    Vary: 'Accept',
+  };
+  if (retryAfterSeconds !== undefined) headers['Retry-After'] = String(retryAfterSeconds);
+  res.writeHead(error.status, headers);
+  res.end(body);
+}
+
+/** Writes a stream to a ServerResponse, honouring backpressure. */
+export class StreamWriter {
+  readonly mode: StreamMode;
+  readonly #res: ServerResponse;
+  readonly #heartbeatMs: number | null;
+  readonly #onFull: () => void;
+  readonly #onDrain: () => void;
+  #pending = '';
+  #flushScheduled = false;
+  #full = false;
+  #ended = false;
+  #lastWrite = 0;
+  #heartbeatTimer: NodeJS.Timeout | undefined;
+  /** Bytes written to the response so far (UTF-8). */
+  bytesWritten = 0;
+  /** Events (messages and control events) written so far. */
+  eventsWritten = 0;
+
+  constructor(
+    res: ServerResponse,
+    mode: StreamMode,
+    options: { heartbeatMs: number | null; onFull: () => void; onDrain: () => void },
+  ) {
+    this.#res = res;
+    this.mode = mode;
+    this.#heartbeatMs = options.heartbeatMs;
+    this.#onFull = options.onFull;
+    this.#onDrain = options.onDrain;
+  }
+
+  /** True while the socket is full and the writer waits for 'drain'. */
+  get full(): boolean {
+    return this.#full;
+  }
+
+  /** Sends the status line and headers, then the first bytes (`:ok` for SSE, so clients see the stream open). */
+  open(extraHeaders: Record<string, string>, retryMs: number | null): void {
+    const headers = { ...extraHeaders, ...(this.mode === 'sse' ? SSE_HEADERS : NDJSON_HEADERS) };
+    this.#res.writeHead(200, headers);
+    // Small writes must leave at once: latency matters more than packet count here.
+    this.#res.socket?.setNoDelay(true);
+    this.#res.on('drain', this.#handleDrain);
+    if (this.mode === 'sse') {
+      this.#pending += ':ok\n\n';
+      if (retryMs !== null) this.#pending += sseRetry(retryMs);
+    }
+    this.flush();
+    this.#scheduleHeartbeat();
+  }
+
+  /** Queues a message event (SSE) or line (NDJSON). */
+  message(data: string, id: string): void {
+    this.#pending += this.mode === 'sse' ? sseEvent('message', data, id) : ndjsonLine(data);
+    this.eventsWritten++;
+    this.#afterQueue();
+  }
+
+  /**
+   * Queues a named control event. In NDJSON it becomes a line `{"_<name>": data}`,
+   * which no message line has (messages are the serialized values themselves).
+   */
+  control(name: string, data: unknown): void {
+    const json = JSON.stringify(data);
+    this.#pending += this.mode === 'sse' ? sseEvent(name, json) : ndjsonLine(`{${JSON.stringify(`_${name}`)}:${json}}`);
+    this.eventsWritten++;
+    this.#afterQueue();
+  }
+
+  /** Queues an error event: `event: error` in SSE, `{"_error": {...}}` in NDJSON. */
+  error(error: PublicError): void {
+    this.control('error', error);
+  }
+
+  /** Writes what is pending now. Returns false when the socket is full. */
+  flush(): boolean {
+    this.#flushScheduled = false;
+    if (this.#ended || this.#pending === '') return !this.#full;
+    const chunk = this.#pending;
+    this.#pending = '';
+    this.#lastWrite = Date.now();
+    this.bytesWritten += Buffer.byteLength(chunk);
+    const ok = this.#res.write(chunk);
+    // Frameworks' compression middleware (e.g. Express's) buffers until told to flush.
+    const maybeFlush = (this.#res as ServerResponse & { flush?: () => void }).flush;
+    if (typeof maybeFlush === 'function') maybeFlush.call(this.#res);
+    if (!ok && !this.#full) {
+      this.#full = true;
+      this.#onFull();
+    }
+    return ok;
+  }
+
+  /** Ends the response after writing what is pending. Idempotent. */
+  end(): void {
+    if (this.#ended) return;
+    this.flush();
+    this.#ended = true;
+    this.#stopHeartbeat();
+    this.#res.off('drain', this.#handleDrain);
+    if (!this.#res.writableEnded && !this.#res.destroyed) this.#res.end();
+  }
+
+  /** Stops timers and listeners without writing (the client is gone). */
+  dispose(): void {
+    this.#ended = true;
+    this.#pending = '';
+    this.#stopHeartbeat();
+    this.#res.off('drain', this.#handleDrain);
+  }
+
+  #afterQueue(): void {
+    if (this.#pending.length >= MAX_BATCH_CHARS) {
+      this.flush();
+    } else if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      // Everything node-rdkafka hands over in one turn of the event loop goes
+      // out in one write; setImmediate runs right after that turn, adding no
+      // measurable latency.
+      setImmediate(() => this.flush());
+    }
+  }
+
+  #handleDrain = (): void => {
+    if (!this.#full) return;
+    this.#full = false;
+    this.flush();
+    if (!this.#full) this.#onDrain();
+  };
+
+  #scheduleHeartbeat(): void {
+    if (this.#heartbeatMs === null || this.#ended) return;
+    const heartbeatMs = this.#heartbeatMs;
+    const due = this.#lastWrite + heartbeatMs - Date.now();
+    this.#heartbeatTimer = setTimeout(
+      () => {
+        if (this.#ended) return;
+        if (Date.now() - this.#lastWrite >= heartbeatMs && !this.#full) {
+          // SSE: a comment, ignored by clients. NDJSON: an empty line, which NDJSON readers skip.
+          this.#pending += this.mode === 'sse' ? sseComment() : '\n';
+          this.flush();
+        }
+        this.#scheduleHeartbeat();
+      },
+      Math.max(due, 1),
+    );
+  }
+
+  #stopHeartbeat(): void {
+    if (this.#heartbeatTimer) clearTimeout(this.#heartbeatTimer);
+    this.#heartbeatTimer = undefined;
+  }
+}
