@@ -34,6 +34,13 @@ export {
 } from './lib/options.ts';
 export type { Assignments, LostRange, PartitionAssignment } from './lib/positions.ts';
 export type { StreamMode } from './lib/response.ts';
+export {
+  type EndReason,
+  type PartitionProgress,
+  StreamRegistry,
+  type StreamRegistryEvents,
+  type StreamSnapshot,
+} from './lib/stats.ts';
 
 /** KafkaSSE's users import the function as the module's default export. */
 export default kafkaSse;

@@ -40,6 +40,8 @@ export interface BridgeConsumer {
     onMessage: (message: KafkaMessage) => void,
     onError: (err: Error) => void,
   ): void;
+  /** The last watermarks librdkafka learned from fetch responses (no request), or undefined. */
+  cachedWatermarks(topic: string, partition: number): Watermarks | undefined;
   /** Stops fetching (librdkafka drops what it had prefetched and refetches on resume). */
   pause(): void;
   resume(): void;
@@ -168,6 +170,16 @@ export class RdKafkaBridgeConsumer implements BridgeConsumer {
       if (message && !this.#disconnecting) onMessage(message);
     };
     this.#consumer.consume(onEach as unknown as (err: LibrdKafkaError, messages: KafkaMessage[]) => void);
+  }
+
+  cachedWatermarks(topic: string, partition: number): Watermarks | undefined {
+    if (!this.#connected || this.#disconnecting) return undefined;
+    try {
+      const w = this.#consumer.getWatermarkOffsets(topic, partition);
+      return w.highOffset >= 0 ? { low: w.lowOffset, high: w.highOffset } : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   pause(): void {

@@ -26,9 +26,7 @@ import {
 import { lastEventIdOf, requestIdOf, streamModeOf } from './request.ts';
 import { StreamWriter, writeJsonError } from './response.ts';
 import { serializeForNdjson, serializeForSse } from './sse-format.ts';
-
-/** Why a stream ended, as logged. */
-type EndReason = 'client-closed' | 'aborted' | 'error' | 'setup-failed';
+import type { EndReason, StreamHandle, StreamSnapshot } from './stats.ts';
 
 /** Thrown inside setup when the client left: not an error, just stop. */
 class ClientGone extends Error {}
@@ -91,14 +89,21 @@ class StreamSession {
     this.#resolveDone = resolve;
   });
   #started = 0;
+  #setupMs = 0;
   #delivered = 0;
+  #deliveredReported = 0;
   #skipped = 0;
+  #topics: string[] = [];
+  #handle: StreamHandle | undefined;
+  #maxDurationTimer: NodeJS.Timeout | undefined;
+  readonly #requestId: string;
 
   constructor(req: IncomingMessage, res: ServerResponse, opts: NormalizedOptions, requestId: string) {
     this.#req = req;
     this.#res = res;
     this.#opts = opts;
     this.#log = opts.logger.child({ requestId });
+    this.#requestId = requestId;
   }
 
   async run(assignments: Assignments, atTimestamp: unknown): Promise<void> {
@@ -145,6 +150,7 @@ class StreamSession {
     const requested: Requested[] =
       lastEventId !== undefined ? parseLastEventId(lastEventId, maxEntries) : parseAssignments(assignments, maxEntries);
     const topics = [...new Set(requested.map((r) => r.topic))];
+    this.#topics = topics;
     this.#throwIfGone();
     await this.#checkAllowed(topics);
     this.#throwIfGone();
@@ -167,7 +173,13 @@ class StreamSession {
           throw new InvalidAssignmentError(`Topic ${r.topic} has no partition ${r.partition}`);
         }
       }
-      const expanded = expandPartitions(requested, counts, atTimestamp, lastEventId !== undefined);
+      const expanded = expandPartitions(
+        requested,
+        counts,
+        atTimestamp,
+        lastEventId !== undefined,
+        opts.tail ?? undefined,
+      );
       if (expanded.length > opts.maxPartitions) {
         throw new TooManyPartitionsError(
           `This request would read ${expanded.length} partitions; at most ${opts.maxPartitions} are allowed`,
@@ -201,9 +213,18 @@ class StreamSession {
       heartbeatMs: opts.heartbeatMs,
       onFull: () => consumer.pause(),
       onDrain: () => consumer.resume(),
+      onFlush: opts.registry ? (bytes) => this.#reportSent(bytes) : undefined,
     });
     this.#writer = writer;
     writer.open(opts.headers, opts.retryMs);
+    this.#setupMs = Date.now() - this.#started;
+    if (opts.maxDurationMs !== null) {
+      this.#maxDurationTimer = setTimeout(() => void this.#finish('max-duration'), opts.maxDurationMs);
+    }
+    if (opts.registry) {
+      this.#handle = this.#makeHandle(consumer, mode);
+      opts.registry.register(this.#handle);
+    }
     for (const range of lost) this.#reportLost(range);
     this.#log.info(
       {
@@ -287,6 +308,35 @@ class StreamSession {
     writer.message(data, tracker.id());
   }
 
+  #makeHandle(consumer: BridgeConsumer, mode: 'sse' | 'ndjson'): StreamHandle {
+    const client = this.#req.socket?.remoteAddress ?? 'unknown';
+    return {
+      id: this.#requestId,
+      snapshot: (): StreamSnapshot => ({
+        id: this.#requestId,
+        client,
+        topics: this.#topics,
+        mode,
+        startedAt: this.#started,
+        setupMs: this.#setupMs,
+        messagesSent: this.#delivered,
+        bytesSent: this.#writer?.bytesWritten ?? 0,
+        messagesSkipped: this.#skipped,
+        partitions: (this.#tracker?.nextOffsets() ?? []).map((p) => {
+          const marks = consumer.cachedWatermarks(p.topic, p.partition);
+          return { ...p, lag: marks ? Math.max(0, marks.high - p.nextOffset) : null };
+        }),
+      }),
+      disconnect: () => void this.#finish('disconnected'),
+    };
+  }
+
+  #reportSent(bytes: number): void {
+    const messages = this.#delivered - this.#deliveredReported;
+    this.#deliveredReported = this.#delivered;
+    this.#opts.registry?.emit('sent', { id: this.#requestId, topics: this.#topics }, messages, bytes);
+  }
+
   #onConsumeError(err: Error): void {
     this.#log.error({ err }, 'consuming failed; ending the stream');
     this.#endWithError(new KafkaConsumeError('Reading from Kafka failed', { cause: err }));
@@ -295,12 +345,14 @@ class StreamSession {
   #endWithError(error: KafkaSseError): void {
     if (this.#finished) return;
     this.#writer?.error(error.toJSON());
+    this.#opts.registry?.reportError(error.code, error.statusCode);
     void this.#finish('error');
   }
 
   #failSetup(err: unknown): void {
     const e = toKafkaSseError(err);
     if (this.#clientGone) return;
+    this.#opts.registry?.reportError(e.code, e.statusCode);
     if (e.statusCode >= 500 && e.code !== 'BROKER_UNAVAILABLE') this.#log.error({ err: e }, 'stream setup failed');
     else this.#log.info({ code: e.code, message: e.message }, 'stream refused');
     if (e.code === 'BROKER_UNAVAILABLE' && streamModeOf(this.#req, this.#opts.disableSSEFormatting) === 'sse') {
@@ -332,7 +384,9 @@ class StreamSession {
   async #finish(reason: EndReason): Promise<void> {
     if (this.#finished) return this.#done;
     this.#finished = true;
+    if (this.#maxDurationTimer) clearTimeout(this.#maxDurationTimer);
     if (!this.#clientGone) this.#writer?.end();
+    if (this.#handle) this.#opts.registry?.unregister(this.#handle, reason);
     const consumer = this.#consumer;
     if (consumer) {
       try {

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import pino from 'pino';
 import type { KafkaConfig, KafkaMessage } from './consumer.ts';
 import { ConfigurationError } from './errors.ts';
+import { StreamRegistry } from './stats.ts';
 
 /** The subset of a pino logger kafkaSse uses; any pino logger fits. */
 export interface Logger {
@@ -71,6 +72,16 @@ export interface KafkaSseOptions {
   unavailableRetryMs?: number;
   /** Write NDJSON whatever the client accepts (KafkaSSE's option). Default: `false`. */
   disableSSEFormatting?: boolean;
+  /**
+   * Start plain topics this many messages before the end of each partition
+   * (recent history on connect). `Last-Event-ID`, explicit offsets and
+   * `atTimestamp` take precedence. `null`: off (start at the end). Default: `null`.
+   */
+  tail?: number | null;
+  /** End the stream after this long, so clients reconnect and load spreads across servers. `null`: never. Default: `null`. */
+  maxDurationMs?: number | null;
+  /** Counts this stream in a {@link StreamRegistry} (live stats, metrics, admin disconnects). Default: none. */
+  registry?: StreamRegistry;
 }
 
 /** Options after validation and defaults. */
@@ -91,6 +102,9 @@ export interface NormalizedOptions {
   connectTimeoutMs: number;
   unavailableRetryMs: number;
   disableSSEFormatting: boolean;
+  tail: number | null;
+  maxDurationMs: number | null;
+  registry: StreamRegistry | undefined;
 }
 
 /**
@@ -128,6 +142,8 @@ export const DEFAULTS = Object.freeze({
   unavailableRetryMs: 5_000,
   useTimestampForId: false,
   disableSSEFormatting: false,
+  tail: null,
+  maxDurationMs: null,
 });
 
 const KNOWN_KEYS = new Set<string>([
@@ -147,6 +163,9 @@ const KNOWN_KEYS = new Set<string>([
   'connectTimeoutMs',
   'unavailableRetryMs',
   'disableSSEFormatting',
+  'tail',
+  'maxDurationMs',
+  'registry',
 ]);
 
 /**
@@ -270,6 +289,9 @@ export function normalizeOptions(input: KafkaSseOptions | undefined): Normalized
       throw new ConfigurationError('options.headers must be an object of header name → string value');
     }
   }
+  if (o.registry !== undefined && !(o.registry instanceof StreamRegistry)) {
+    throw new ConfigurationError('options.registry must be a StreamRegistry');
+  }
   const signal = o.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new ConfigurationError('options.signal must be an AbortSignal');
@@ -299,5 +321,8 @@ export function normalizeOptions(input: KafkaSseOptions | undefined): Normalized
     connectTimeoutMs,
     unavailableRetryMs: nonNegativeInt(o, 'unavailableRetryMs', DEFAULTS.unavailableRetryMs, false),
     disableSSEFormatting: checkBoolean(o, 'disableSSEFormatting') ?? DEFAULTS.disableSSEFormatting,
+    tail: nonNegativeInt(o, 'tail', 0, true) || null,
+    maxDurationMs: o.maxDurationMs === undefined ? DEFAULTS.maxDurationMs : nonNegativeInt(o, 'maxDurationMs', 0, true),
+    registry: o.registry as StreamRegistry | undefined,
   };
 }

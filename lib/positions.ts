@@ -26,6 +26,17 @@ export type Requested =
   | { kind: 'topic'; topic: string }
   | { kind: 'partition'; topic: string; partition: number; offset?: number; timestamp?: number };
 
+/** A partition with what decides its start (at most one of offset, timestamp, beginning, tail). */
+export interface ExpandedPartition {
+  topic: string;
+  partition: number;
+  offset?: number;
+  timestamp?: number;
+  beginning?: true;
+  /** Start this many messages before the end. */
+  tail?: number;
+}
+
 /** Kafka's own rule for topic names. */
 const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
 const MAX_INT32 = 2 ** 31 - 1;
@@ -185,7 +196,7 @@ export function parseAtTimestamp(value: unknown): number | undefined {
 }
 
 /** How a partition's start was decided, for logs and ids. */
-export type StartReason = 'offset' | 'timestamp' | 'end' | 'beginning' | 'clamped-low' | 'clamped-high';
+export type StartReason = 'offset' | 'timestamp' | 'end' | 'beginning' | 'tail' | 'clamped-low' | 'clamped-high';
 
 /** A partition resolved to a concrete start offset. */
 export interface ResolvedPosition {
@@ -229,10 +240,17 @@ export function expandPartitions(
   partitionCounts: ReadonlyMap<string, number>,
   atTimestamp: number | undefined,
   fromLastEventId: boolean,
-): { topic: string; partition: number; offset?: number; timestamp?: number; beginning?: true }[] {
+  tail?: number,
+): ExpandedPartition[] {
   const explicit = new Map<string, Requested & { kind: 'partition' }>();
   for (const r of requested) if (r.kind === 'partition') explicit.set(`${r.topic}\u0000${r.partition}`, r);
-  const out: { topic: string; partition: number; offset?: number; timestamp?: number; beginning?: true }[] = [];
+  const out: ExpandedPartition[] = [];
+  // Precedence: an explicit start, then atTimestamp, then tail, then the end.
+  const defaultStart = (topic: string, partition: number): ExpandedPartition => {
+    if (atTimestamp !== undefined) return { topic, partition, timestamp: atTimestamp };
+    if (tail !== undefined && tail > 0) return { topic, partition, tail };
+    return { topic, partition };
+  };
   const done = new Set<string>();
   const push = (topic: string, partition: number) => {
     const key = `${topic}\u0000${partition}`;
@@ -240,15 +258,13 @@ export function expandPartitions(
     done.add(key);
     const e = explicit.get(key);
     if (e) {
-      const entry: { topic: string; partition: number; offset?: number; timestamp?: number } = { topic, partition };
-      if (e.offset !== undefined) entry.offset = e.offset;
-      else if (e.timestamp !== undefined) entry.timestamp = e.timestamp;
-      else if (atTimestamp !== undefined) entry.timestamp = atTimestamp;
-      out.push(entry);
+      if (e.offset !== undefined) out.push({ topic, partition, offset: e.offset });
+      else if (e.timestamp !== undefined) out.push({ topic, partition, timestamp: e.timestamp });
+      else out.push(defaultStart(topic, partition));
     } else if (fromLastEventId) {
       out.push({ topic, partition, beginning: true });
     } else {
-      out.push(atTimestamp === undefined ? { topic, partition } : { topic, partition, timestamp: atTimestamp });
+      out.push(defaultStart(topic, partition));
     }
   };
   for (const r of requested) {
@@ -288,7 +304,7 @@ export function clampOffset(
  * consumer never starts at a logical offset and ids never carry -1.
  */
 export async function resolvePositions(
-  expanded: ReturnType<typeof expandPartitions>,
+  expanded: readonly ExpandedPartition[],
   lookups: PositionLookups,
 ): Promise<{ positions: ResolvedPosition[]; lost: LostRange[] }> {
   const marks = await Promise.all(expanded.map((e) => lookups.watermarks(e.topic, e.partition)));
@@ -315,6 +331,8 @@ export async function resolvePositions(
       positions.push({ ...base, offset, reason: found < 0 ? 'end' : 'timestamp', timestamp: e.timestamp });
     } else if (e.beginning) {
       positions.push({ ...base, offset: low, reason: 'beginning' });
+    } else if (e.tail !== undefined) {
+      positions.push({ ...base, offset: Math.max(low, high - e.tail), reason: 'tail' });
     } else {
       positions.push({ ...base, offset: high, reason: 'end' });
     }
@@ -330,6 +348,8 @@ export async function resolvePositions(
 export class PositionTracker {
   readonly #prefixes: string[];
   readonly #values: number[];
+  readonly #offsets: number[];
+  readonly #keys: { topic: string; partition: number }[];
   readonly #index = new Map<string, number>();
   readonly #useTimestamps: boolean;
   #dirty = true;
@@ -343,6 +363,8 @@ export class PositionTracker {
     this.#useTimestamps = useTimestamps;
     this.#prefixes = [];
     this.#values = [];
+    this.#offsets = positions.map((p) => p.offset);
+    this.#keys = positions.map((p) => ({ topic: p.topic, partition: p.partition }));
     positions.forEach((p, i) => {
       this.#index.set(`${p.topic}\u0000${p.partition}`, i);
       const field = useTimestamps ? 'timestamp' : 'offset';
@@ -358,6 +380,7 @@ export class PositionTracker {
   advance(topic: string, partition: number, offset: number, timestamp: number | undefined): boolean {
     const i = this.#index.get(`${topic}\u0000${partition}`);
     if (i === undefined) return false;
+    this.#offsets[i] = offset + 1;
     if (this.#useTimestamps) {
       // +1 ms: resuming at this message's time would deliver it again.
       if (timestamp !== undefined && timestamp >= 0)
@@ -383,6 +406,11 @@ export class PositionTracker {
       this.#dirty = false;
     }
     return this.#cached;
+  }
+
+  /** The next offset of every assigned partition (whatever the id encodes). */
+  nextOffsets(): { topic: string; partition: number; nextOffset: number }[] {
+    return this.#keys.map((k, i) => ({ ...k, nextOffset: this.#offsets[i] as number }));
   }
 
   /** The positions as objects (what the id encodes). */

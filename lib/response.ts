@@ -56,6 +56,7 @@ export class StreamWriter {
   readonly #heartbeatMs: number | null;
   readonly #onFull: () => void;
   readonly #onDrain: () => void;
+  readonly #onFlush: ((bytes: number) => void) | undefined;
   #pending = '';
   #flushScheduled = false;
   #full = false;
@@ -70,13 +71,20 @@ export class StreamWriter {
   constructor(
     res: ServerResponse,
     mode: StreamMode,
-    options: { heartbeatMs: number | null; onFull: () => void; onDrain: () => void },
+    options: {
+      heartbeatMs: number | null;
+      onFull: () => void;
+      onDrain: () => void;
+      /** Called after each write with the bytes written. */
+      onFlush?: ((bytes: number) => void) | undefined;
+    },
   ) {
     this.#res = res;
     this.mode = mode;
     this.#heartbeatMs = options.heartbeatMs;
     this.#onFull = options.onFull;
     this.#onDrain = options.onDrain;
+    this.#onFlush = options.onFlush;
   }
 
   /** True while the socket is full and the writer waits for 'drain'. */
@@ -129,8 +137,10 @@ export class StreamWriter {
     const chunk = this.#pending;
     this.#pending = '';
     this.#lastWrite = Date.now();
-    this.bytesWritten += Buffer.byteLength(chunk);
+    const bytes = Buffer.byteLength(chunk);
+    this.bytesWritten += bytes;
     const ok = this.#res.write(chunk);
+    this.#onFlush?.(bytes);
     // Frameworks' compression middleware (e.g. Express's) buffers until told to flush.
     const maybeFlush = (this.#res as ServerResponse & { flush?: () => void }).flush;
     if (typeof maybeFlush === 'function') maybeFlush.call(this.#res);
