@@ -1,0 +1,528 @@
+// The writer against a real node:http server on port 0, read by a raw TCP client,
+// so the assertions are about the bytes a client receives: status, headers, and
+// the HTTP chunks (one chunk per res.write()).
+import assert from 'node:assert/strict';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { InvalidAssignmentError } from '../../lib/errors.ts';
+import { StreamWriter, writeJsonError } from '../../lib/response.ts';
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** What a raw client has received so far. */
+interface Received {
+  status: number | undefined;
+  headers: Record<string, string>;
+  /** The decoded body chunks, in order (chunked transfer encoding). */
+  chunks: string[];
+  /** The body when it is not chunked (Content-Length). */
+  body: string;
+  /** The chunked body's terminating zero-length chunk was received. */
+  ended: boolean;
+  /** The server closed the connection. */
+  closed: boolean;
+}
+
+/** A raw HTTP/1.1 client: sends one GET and parses whatever arrives, byte for byte. */
+class RawClient {
+  readonly socket: net.Socket;
+  #buffer = Buffer.alloc(0);
+  #waiters: (() => void)[] = [];
+  closed = false;
+
+  constructor(port: number, headers: Record<string, string> = {}) {
+    this.socket = net.connect(port, '127.0.0.1');
+    const lines = ['GET /stream HTTP/1.1', 'Host: 127.0.0.1', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+    this.socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+    this.socket.on('data', (d: Buffer) => {
+      this.#buffer = Buffer.concat([this.#buffer, d]);
+      this.#notify();
+    });
+    this.socket.on('close', () => {
+      this.closed = true;
+      this.#notify();
+    });
+    this.socket.on('error', () => {});
+  }
+
+  #notify(): void {
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  /** Parses everything received so far. */
+  get received(): Received {
+    const out: Received = { status: undefined, headers: {}, chunks: [], body: '', ended: false, closed: this.closed };
+    const headEnd = this.#buffer.indexOf('\r\n\r\n');
+    if (headEnd < 0) return out;
+    const [statusLine = '', ...headerLines] = this.#buffer.subarray(0, headEnd).toString('latin1').split('\r\n');
+    out.status = Number(statusLine.split(' ')[1]);
+    for (const line of headerLines) {
+      const colon = line.indexOf(':');
+      out.headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+    }
+    let body = this.#buffer.subarray(headEnd + 4);
+    if (out.headers['transfer-encoding'] !== 'chunked') {
+      out.body = body.toString('utf8');
+      return out;
+    }
+    for (;;) {
+      const lineEnd = body.indexOf('\r\n');
+      if (lineEnd < 0) break;
+      const size = Number.parseInt(body.subarray(0, lineEnd).toString('latin1'), 16);
+      if (size === 0) {
+        out.ended = true;
+        break;
+      }
+      if (body.length < lineEnd + 2 + size + 2) break;
+      out.chunks.push(body.subarray(lineEnd + 2, lineEnd + 2 + size).toString('utf8'));
+      body = body.subarray(lineEnd + 2 + size + 2);
+    }
+    out.body = out.chunks.join('');
+    return out;
+  }
+
+  /** Resolves with what was received once `predicate` holds; rejects after `timeoutMs`. */
+  async until(predicate: (r: Received) => boolean, timeoutMs = 2000): Promise<Received> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = this.received;
+      if (predicate(r)) return r;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out; received so far: ${JSON.stringify(r)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+function parseSse(text: string): EventSourceMessage[] {
+  const events: EventSourceMessage[] = [];
+  createParser({ onEvent: (e) => events.push(e) }).feed(text);
+  return events;
+}
+
+describe('response', () => {
+  let server: http.Server;
+  let port: number;
+  let handler: Handler = () => {};
+  const clients: RawClient[] = [];
+  const writers: StreamWriter[] = [];
+
+  before(async () => {
+    server = http.createServer((req, res) => handler(req, res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+
+  afterEach(() => {
+    for (const w of writers.splice(0)) w.dispose();
+    for (const c of clients.splice(0)) c.close();
+    handler = () => {};
+  });
+
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  interface Opened {
+    writer: StreamWriter;
+    res: ServerResponse;
+    client: RawClient;
+    full: number;
+    drained: number;
+    flushed: number[];
+  }
+
+  /**
+   * Connects a raw client; the server side builds a StreamWriter (not opened
+   * unless `open` is given) and hands it back.
+   */
+  async function connect(
+    mode: 'sse' | 'ndjson',
+    options: {
+      heartbeatMs?: number | null;
+      open?: { headers?: Record<string, string>; retryMs?: number | null };
+      requestHeaders?: Record<string, string>;
+      beforeWriter?: (res: ServerResponse) => void;
+    } = {},
+  ): Promise<Opened> {
+    const opened = new Promise<Opened>((resolve) => {
+      handler = (_req, res) => {
+        options.beforeWriter?.(res);
+        const state: Opened = {
+          writer: undefined as unknown as StreamWriter,
+          res,
+          client,
+          full: 0,
+          drained: 0,
+          flushed: [],
+        };
+        state.writer = new StreamWriter(res, mode, {
+          heartbeatMs: options.heartbeatMs === undefined ? null : options.heartbeatMs,
+          onFull: () => state.full++,
+          onDrain: () => state.drained++,
+          onFlush: (bytes) => state.flushed.push(bytes),
+        });
+        writers.push(state.writer);
+        if (options.open) state.writer.open(options.open.headers ?? {}, options.open.retryMs ?? null);
+        resolve(state);
+      };
+    });
+    const client = new RawClient(port, options.requestHeaders);
+    clients.push(client);
+    return opened;
+  }
+
+  describe('StreamWriter, SSE', () => {
+    it('opens with status 200, the SSE headers and `:ok` as the first bytes', async () => {
+      const { client } = await connect('sse', { open: {} });
+      const r = await client.until((x) => x.chunks.length >= 1);
+      assert.equal(r.status, 200);
+      assert.equal(r.headers['content-type'], 'text/event-stream; charset=utf-8');
+      assert.match(r.headers['cache-control'] ?? '', /(^|,\s*)no-cache(,|$)/);
+      assert.equal(r.headers['x-accel-buffering'], 'no');
+      assert.equal(r.headers.vary, 'Accept');
+      assert.equal(r.headers['transfer-encoding'], 'chunked');
+      assert.equal(r.headers['content-length'], undefined);
+      assert.deepEqual(r.chunks, [':ok\n\n']);
+    });
+
+    it("adds the caller's headers, without letting them change the stream's own", async () => {
+      const { client } = await connect('sse', {
+        open: {
+          headers: { 'Access-Control-Allow-Origin': '*', 'Content-Type': 'text/plain', 'X-Custom': 'yes' },
+        },
+      });
+      const r = await client.until((x) => x.chunks.length >= 1);
+      assert.equal(r.headers['access-control-allow-origin'], '*');
+      assert.equal(r.headers['x-custom'], 'yes');
+      assert.equal(r.headers['content-type'], 'text/event-stream; charset=utf-8');
+    });
+
+    it('sends the retry hint right after `:ok` when retryMs is set', async () => {
+      const { client } = await connect('sse', { open: { retryMs: 3000 } });
+      const r = await client.until((x) => x.chunks.length >= 1);
+      assert.deepEqual(r.chunks, [':ok\n\nretry: 3000\n\n']);
+    });
+
+    it('sends the messages queued in one tick as one chunk, in order, with their ids', async () => {
+      const { writer, client } = await connect('sse', { open: {} });
+      await client.until((x) => x.chunks.length >= 1);
+      writer.message('{"n":1}', '[{"topic":"t","partition":0,"offset":1}]');
+      writer.message('line1\nline2', '[{"topic":"t","partition":0,"offset":2}]');
+      writer.message('{"n":3}', '[{"topic":"t","partition":0,"offset":3}]');
+      const r = await client.until((x) => x.chunks.length >= 2);
+      await sleep(20);
+      assert.equal(client.received.chunks.length, 2, 'nothing more than one chunk');
+      assert.equal(
+        r.chunks[1],
+        'event: message\nid: [{"topic":"t","partition":0,"offset":1}]\ndata: {"n":1}\n\n' +
+          'event: message\nid: [{"topic":"t","partition":0,"offset":2}]\ndata: line1\ndata: line2\n\n' +
+          'event: message\nid: [{"topic":"t","partition":0,"offset":3}]\ndata: {"n":3}\n\n',
+      );
+      assert.deepEqual(parseSse(r.body), [
+        { event: 'message', id: '[{"topic":"t","partition":0,"offset":1}]', data: '{"n":1}' },
+        { event: 'message', id: '[{"topic":"t","partition":0,"offset":2}]', data: 'line1\nline2' },
+        { event: 'message', id: '[{"topic":"t","partition":0,"offset":3}]', data: '{"n":3}' },
+      ]);
+    });
+
+    it('sends messages queued in different ticks as different chunks', async () => {
+      const { writer, client } = await connect('sse', { open: {} });
+      writer.message('a', '1');
+      await nextTurn();
+      await nextTurn();
+      writer.message('b', '2');
+      const r = await client.until((x) => x.chunks.length >= 3);
+      assert.deepEqual(r.chunks.slice(1), ['event: message\nid: 1\ndata: a\n\n', 'event: message\nid: 2\ndata: b\n\n']);
+    });
+
+    it('flushes at once, without waiting for the tick to end, when a batch grows large', async () => {
+      const { writer, client } = await connect('sse', { open: {} });
+      const before = writer.bytesWritten;
+      writer.message('x'.repeat(300 * 1024), '1');
+      assert.ok(writer.bytesWritten > before + 300 * 1024, 'written synchronously');
+      writer.message('small', '2');
+      assert.ok(writer.bytesWritten < before + 301 * 1024, 'a small message waits for the end of the tick');
+      const r = await client.until((x) => x.chunks.length >= 3);
+      assert.equal(r.chunks[2], 'event: message\nid: 2\ndata: small\n\n');
+    });
+
+    it('counts events and UTF-8 bytes, and reports each write', async () => {
+      const { writer, client, flushed } = await connect('sse', { open: {} });
+      writer.message('é😀', '1');
+      writer.control('lost', { lost: 3 });
+      await client.until((x) => x.chunks.length >= 2);
+      const r = client.received;
+      const expectedBytes = r.chunks.reduce((n, c) => n + Buffer.byteLength(c), 0);
+      assert.equal(writer.eventsWritten, 2);
+      assert.equal(writer.bytesWritten, expectedBytes);
+      assert.deepEqual(
+        flushed,
+        r.chunks.map((c) => Buffer.byteLength(c)),
+      );
+    });
+
+    it('writes control events with their name, JSON data and no id', async () => {
+      const { writer, client } = await connect('sse', { open: {} });
+      writer.control('lost', { topic: 't', partition: 0, lost: 60 });
+      const r = await client.until((x) => x.chunks.length >= 2);
+      assert.equal(r.chunks[1], 'event: lost\ndata: {"topic":"t","partition":0,"lost":60}\n\n');
+      assert.deepEqual(parseSse(r.chunks[1] ?? ''), [
+        { event: 'lost', id: undefined, data: '{"topic":"t","partition":0,"lost":60}' },
+      ]);
+    });
+
+    it('writes errors as `event: error` with the public fields only', async () => {
+      const { writer, client } = await connect('sse', { open: {} });
+      const err = new InvalidAssignmentError('assignments[0] is not a valid topic name: "a b"', {
+        cause: new Error('secret'),
+      });
+      writer.error(err.toJSON());
+      writer.end();
+      const r = await client.until((x) => x.ended);
+      assert.equal(
+        r.chunks[1],
+        'event: error\ndata: {"name":"InvalidAssignmentError","code":"INVALID_ASSIGNMENT",' +
+          '"message":"assignments[0] is not a valid topic name: \\"a b\\"","status":400}\n\n',
+      );
+      assert.ok(!r.body.includes('secret'));
+    });
+
+    it('ends the response after writing what is pending, once', async () => {
+      const { writer, client } = await connect('sse', { open: {} });
+      writer.message('last', '9');
+      writer.end();
+      writer.end();
+      writer.message('after end', '10');
+      const r = await client.until((x) => x.ended);
+      assert.deepEqual(r.chunks, [':ok\n\n', 'event: message\nid: 9\ndata: last\n\n']);
+      await sleep(20);
+      assert.ok(!client.received.body.includes('after end'));
+    });
+
+    it('writes nothing more after dispose(), not even what was pending', async () => {
+      const { writer, client, res } = await connect('sse', { open: {}, heartbeatMs: 20 });
+      await client.until((x) => x.chunks.length >= 1);
+      writer.message('dropped', '1');
+      writer.dispose();
+      await sleep(80);
+      assert.deepEqual(client.received.chunks, [':ok\n\n']);
+      assert.equal(res.writableEnded, false);
+      writer.end();
+      assert.equal(res.writableEnded, false, 'end() after dispose() does nothing');
+      res.end();
+    });
+
+    it("calls a framework's res.flush() after each write (compression middleware)", async () => {
+      let flushes = 0;
+      const { writer, client } = await connect('sse', {
+        beforeWriter: (res) => {
+          (res as ServerResponse & { flush: () => void }).flush = () => flushes++;
+        },
+        open: {},
+      });
+      writer.message('a', '1');
+      await client.until((x) => x.chunks.length >= 2);
+      assert.equal(flushes, 2);
+    });
+  });
+
+  describe('StreamWriter, heartbeats', () => {
+    it('writes a comment after heartbeatMs of silence, and again after each silence', async () => {
+      const { client } = await connect('sse', { open: {}, heartbeatMs: 40 });
+      const r = await client.until((x) => x.chunks.length >= 3, 1000);
+      assert.deepEqual(r.chunks.slice(0, 3), [':ok\n\n', ':\n\n', ':\n\n']);
+    });
+
+    it('does not write heartbeats while messages flow', async () => {
+      const { writer, client } = await connect('sse', { open: {}, heartbeatMs: 80 });
+      for (let i = 0; i < 25; i++) {
+        writer.message(`m${i}`, String(i));
+        await sleep(8);
+      }
+      const r = client.received;
+      assert.ok(r.chunks.length > 10, `chunks: ${r.chunks.length}`);
+      assert.ok(!r.chunks.includes(':\n\n'), JSON.stringify(r.chunks));
+      // Once the flow stops, the heartbeat comes back.
+      const later = await client.until((x) => x.chunks.includes(':\n\n'), 1000);
+      assert.equal(later.chunks.at(-1), ':\n\n');
+    });
+
+    it('writes no heartbeat with heartbeatMs null', async () => {
+      const { client } = await connect('sse', { open: {}, heartbeatMs: null });
+      await sleep(120);
+      assert.deepEqual(client.received.chunks, [':ok\n\n']);
+    });
+
+    it('stops heartbeats at end()', async () => {
+      const { writer, client } = await connect('sse', { open: {}, heartbeatMs: 30 });
+      writer.end();
+      await client.until((x) => x.ended);
+      await sleep(80);
+      assert.deepEqual(client.received.chunks, [':ok\n\n']);
+    });
+
+    it('writes an empty line as the NDJSON heartbeat', async () => {
+      const { client } = await connect('ndjson', { open: {}, heartbeatMs: 30 });
+      const r = await client.until((x) => x.chunks.length >= 1, 1000);
+      assert.equal(r.chunks[0], '\n');
+    });
+  });
+
+  describe('StreamWriter, NDJSON', () => {
+    it('opens with status 200 and the NDJSON headers, and writes no SSE bytes', async () => {
+      const { writer, client } = await connect('ndjson', { open: { retryMs: 3000 } });
+      writer.message('{"a":1}', 'ignored id');
+      const r = await client.until((x) => x.chunks.length >= 1);
+      assert.equal(r.status, 200);
+      assert.equal(r.headers['content-type'], 'application/x-ndjson; charset=utf-8');
+      assert.match(r.headers['cache-control'] ?? '', /(^|,\s*)no-cache(,|$)/);
+      assert.equal(r.headers['x-accel-buffering'], 'no');
+      assert.equal(r.headers.vary, 'Accept');
+      assert.deepEqual(r.chunks, ['{"a":1}\n']);
+    });
+
+    // BUG (lib/response.ts, StreamWriter.open): in NDJSON mode nothing is written on open, and
+    // Node only sends a head set by writeHead() together with the first body bytes (or
+    // res.flushHeaders()). So an NDJSON client sees no status line and no headers until the
+    // first message or heartbeat: up to heartbeatMs (15 s by default) on a quiet topic, and
+    // never with heartbeatMs: null (fetch() stays pending until undici's headersTimeout). SSE is
+    // not affected only because open() writes `:ok`.
+    it('sends the status line and headers at once on open, even before any message', async () => {
+      const { client } = await connect('ndjson', { open: {}, heartbeatMs: null });
+      const r = await client.until((x) => x.status !== undefined, 300).catch(() => client.received);
+      assert.equal(r.status, 200, 'no response head within 300 ms of open()');
+      assert.equal(r.headers['content-type'], 'application/x-ndjson; charset=utf-8');
+    });
+
+    it('writes one line per message, in one chunk per tick', async () => {
+      const { writer, client } = await connect('ndjson', { open: {} });
+      writer.message('{"n":1}', 'x');
+      writer.message('"a\\nb"', 'x');
+      writer.message('null', 'x');
+      const r = await client.until((x) => x.chunks.length >= 1);
+      await sleep(20);
+      assert.deepEqual(client.received.chunks, ['{"n":1}\n"a\\nb"\nnull\n']);
+      assert.deepEqual(
+        r.body
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l)),
+        [{ n: 1 }, 'a\nb', null],
+      );
+    });
+
+    it('writes control and error events as {"_<name>": data} lines', async () => {
+      const { writer, client } = await connect('ndjson', { open: {} });
+      writer.control('lost', { lost: 5 });
+      writer.error(new InvalidAssignmentError('bad').toJSON());
+      writer.end();
+      const r = await client.until((x) => x.ended);
+      const lines = r.body.split('\n');
+      assert.equal(lines.pop(), '');
+      assert.deepEqual(
+        lines.map((l) => JSON.parse(l)),
+        [
+          { _lost: { lost: 5 } },
+          { _error: { name: 'InvalidAssignmentError', code: 'INVALID_ASSIGNMENT', message: 'bad', status: 400 } },
+        ],
+      );
+    });
+  });
+
+  describe('StreamWriter, backpressure', () => {
+    it('reports a full socket, keeps every byte, and reports the drain', async () => {
+      const state = await connect('sse', { open: {} });
+      const { writer, client, res } = state;
+      await client.until((x) => x.chunks.length >= 1);
+      client.socket.pause();
+      const payload = 'y'.repeat(1024 * 1024);
+      let sent = 0;
+      while (!writer.full && sent < 256) {
+        writer.message(payload, String(sent));
+        sent++;
+      }
+      assert.ok(writer.full, 'the socket never filled');
+      assert.equal(state.full, 1);
+      assert.equal(state.drained, 0);
+      // Queued while full: still written (buffered, never lost), and onFull is not called again.
+      writer.message('tail', 'last');
+      await nextTurn();
+      assert.equal(state.full, 1);
+      client.socket.resume();
+      const r = await client.until((x) => x.body.includes('data: tail\n\n'), 10_000);
+      for (let i = 0; i < 100 && writer.full; i++) await sleep(10);
+      assert.equal(writer.full, false);
+      // The kernel may take part of the backlog while the client is paused, so a drain can come
+      // early; what matters is that every full was followed by exactly one drain.
+      assert.equal(state.drained, state.full);
+      const events = parseSse(r.body);
+      assert.equal(events.length, sent + 1);
+      assert.ok(events.slice(0, sent).every((e, i) => e.id === String(i) && e.data.length === payload.length));
+      assert.equal(events.at(-1)?.data, 'tail');
+      res.end();
+    });
+  });
+
+  describe('writeJsonError', () => {
+    it('answers with the status, a JSON body and no-store, plus the caller headers', async () => {
+      handler = (_req, res) =>
+        writeJsonError(res, new InvalidAssignmentError('bad').toJSON(), { 'Access-Control-Allow-Origin': '*' });
+      const client = new RawClient(port);
+      clients.push(client);
+      const r = await client.until((x) => x.status !== undefined && x.body.length > 0 && x.body.endsWith('}'));
+      assert.equal(r.status, 400);
+      assert.equal(r.headers['content-type'], 'application/json; charset=utf-8');
+      assert.equal(r.headers['cache-control'], 'no-store');
+      assert.equal(r.headers.vary, 'Accept');
+      assert.equal(r.headers['access-control-allow-origin'], '*');
+      assert.equal(r.headers['retry-after'], undefined);
+      assert.equal(Number(r.headers['content-length']), Buffer.byteLength(r.body));
+      assert.deepEqual(JSON.parse(r.body), {
+        name: 'InvalidAssignmentError',
+        code: 'INVALID_ASSIGNMENT',
+        message: 'bad',
+        status: 400,
+      });
+    });
+
+    it('adds Retry-After when given', async () => {
+      handler = (_req, res) =>
+        writeJsonError(
+          res,
+          { name: 'BrokerUnavailableError', code: 'BROKER_UNAVAILABLE', message: 'down', status: 503 },
+          {},
+          5,
+        );
+      const client = new RawClient(port);
+      clients.push(client);
+      const r = await client.until((x) => x.status !== undefined && x.body.endsWith('}'));
+      assert.equal(r.status, 503);
+      assert.equal(r.headers['retry-after'], '5');
+    });
+
+    it('does nothing once the stream has started', async () => {
+      const { writer, client, res } = await connect('sse', { open: {} });
+      writeJsonError(res, new InvalidAssignmentError('late').toJSON(), {});
+      writer.end();
+      const r = await client.until((x) => x.ended);
+      assert.equal(r.status, 200);
+      assert.deepEqual(r.chunks, [':ok\n\n']);
+    });
+  });
+});
