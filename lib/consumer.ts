@@ -55,7 +55,18 @@ export interface BridgeConsumer {
  * consumer disconnects, so this bounds how long a disconnect can block the
  * process; it does not add latency (a waiting consume wakes on arrival).
  */
-const CONSUME_WAIT_MS = 100;
+const CONSUME_WAIT_MS = 50;
+
+/**
+ * node-rdkafka's flowing mode keeps messages the consume thread has handed
+ * over, but the event loop has not yet delivered, in a queue that disconnect()
+ * discards without freeing; librdkafka then waits forever for those messages
+ * when it closes, holding a thread-pool thread. So before disconnecting we
+ * unassign (nothing new can arrive) and wait until deliveries have stopped
+ * for this long.
+ */
+const QUIESCE_MS = 20;
+const QUIESCE_MAX_ROUNDS = 25;
 
 /** Live count of consumers created and not yet fully disconnected, for leak checks. */
 let openConsumers = 0;
@@ -79,6 +90,9 @@ export class RdKafkaBridgeConsumer implements BridgeConsumer {
   #connected = false;
   #disconnecting: Promise<void> | undefined;
   #released = false;
+  #flowing = false;
+  /** Counts every callback from the consume thread, including after disconnect began. */
+  #arrivals = 0;
 
   constructor(config: KafkaConfig, eventHandlers: Record<string, (...args: unknown[]) => void> | undefined) {
     const globalConfig: Record<string, unknown> = { ...config };
@@ -109,16 +123,19 @@ export class RdKafkaBridgeConsumer implements BridgeConsumer {
       [...new Set(topics)].map(
         (topic) =>
           new Promise<void>((resolve, reject) => {
-            this.#consumer.getMetadata({ topic, timeout: timeoutMs }, (err, metadata) => {
-              if (err) {
-                // An unknown topic is an answer, not a failure.
-                if (err.code === Kafka.CODES.ERRORS.ERR_UNKNOWN_TOPIC_OR_PART) return resolve();
-                return reject(asError(err, 'metadata request failed'));
-              }
-              const found = metadata.topics.find((t) => t.name === topic);
-              if (found && found.partitions.length > 0) counts.set(topic, found.partitions.length);
-              resolve();
-            });
+            this.#consumer.getMetadata(
+              { topic, allTopics: false, timeout: timeoutMs } as Kafka.MetadataOptions,
+              (err, metadata) => {
+                if (err) {
+                  // An unknown topic is an answer, not a failure.
+                  if (err.code === Kafka.CODES.ERRORS.ERR_UNKNOWN_TOPIC_OR_PART) return resolve();
+                  return reject(asError(err, 'metadata request failed'));
+                }
+                const found = metadata.topics.find((t) => t.name === topic);
+                if (found && found.partitions.length > 0) counts.set(topic, found.partitions.length);
+                resolve();
+              },
+            );
           }),
       ),
     );
@@ -163,6 +180,7 @@ export class RdKafkaBridgeConsumer implements BridgeConsumer {
     // librdkafka and hands each message over as it arrives (its typings
     // describe the batch form; in flowing mode the callback gets one message).
     const onEach = (err: LibrdKafkaError | null, message?: KafkaMessage) => {
+      this.#arrivals++;
       if (err) {
         if (!this.#disconnecting) onError(asError(err, 'consume failed'));
         return;
@@ -170,6 +188,7 @@ export class RdKafkaBridgeConsumer implements BridgeConsumer {
       if (message && !this.#disconnecting) onMessage(message);
     };
     this.#consumer.consume(onEach as unknown as (err: LibrdKafkaError, messages: KafkaMessage[]) => void);
+    this.#flowing = true;
   }
 
   cachedWatermarks(topic: string, partition: number): Watermarks | undefined {
@@ -192,23 +211,42 @@ export class RdKafkaBridgeConsumer implements BridgeConsumer {
 
   disconnect(): Promise<void> {
     if (this.#disconnecting) return this.#disconnecting;
-    this.#disconnecting = new Promise<void>((resolve) => {
-      const release = () => {
-        if (!this.#released) {
-          this.#released = true;
-          openConsumers--;
-        }
-        this.#consumer.removeAllListeners();
-        resolve();
-      };
-      try {
-        // disconnect() on a client that never connected (or failed to) still
-        // frees the librdkafka handle in node-rdkafka 3.x.
-        this.#consumer.disconnect(() => release());
-      } catch {
-        release();
-      }
-    });
+    this.#disconnecting = this.#quiesce().then(
+      () =>
+        new Promise<void>((resolve) => {
+          const release = () => {
+            if (!this.#released) {
+              this.#released = true;
+              openConsumers--;
+            }
+            this.#consumer.removeAllListeners();
+            resolve();
+          };
+          try {
+            // Also frees the librdkafka handle of a client that never connected.
+            this.#consumer.disconnect(() => release());
+          } catch {
+            release();
+          }
+        }),
+    );
     return this.#disconnecting;
+  }
+
+  /** Stops deliveries and waits until none is in flight (see QUIESCE_MS). */
+  async #quiesce(): Promise<void> {
+    if (!this.#flowing) return;
+    try {
+      this.#consumer.unassign();
+    } catch {
+      // Not connected any more: nothing can be in flight.
+      return;
+    }
+    let seen = this.#arrivals;
+    for (let round = 0; round < QUIESCE_MAX_ROUNDS; round++) {
+      await new Promise((r) => setTimeout(r, QUIESCE_MS));
+      if (this.#arrivals === seen) return;
+      seen = this.#arrivals;
+    }
   }
 }

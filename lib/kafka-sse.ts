@@ -208,7 +208,7 @@ class StreamSession {
     this.#throwIfGone();
 
     const { positions, lost } = resolved;
-    this.#tracker = new PositionTracker(positions, opts.useTimestampForId, this.#started);
+    this.#tracker = new PositionTracker(positions, opts.useTimestampForId);
     const writer = new StreamWriter(this.#res, mode, {
       heartbeatMs: opts.heartbeatMs,
       onFull: () => consumer.pause(),

@@ -146,6 +146,9 @@ export const DEFAULTS = Object.freeze({
   maxDurationMs: null,
 });
 
+/** The longest delay setTimeout honours. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 const KNOWN_KEYS = new Set<string>([
   'kafkaConfig',
   'allowedTopics',
@@ -301,6 +304,13 @@ export function normalizeOptions(input: KafkaSseOptions | undefined): Normalized
   const connectTimeoutMs = nonNegativeInt(o, 'connectTimeoutMs', DEFAULTS.connectTimeoutMs, false);
   if (connectTimeoutMs < 1) throw new ConfigurationError('options.connectTimeoutMs must be at least 1');
   const heartbeatMs = nonNegativeInt(o, 'heartbeatMs', DEFAULTS.heartbeatMs, true);
+  for (const key of ['heartbeatMs', 'maxDurationMs', 'connectTimeoutMs', 'retryMs', 'unavailableRetryMs']) {
+    const v = o[key];
+    // Node fires longer timers after 1 ms instead.
+    if (Number.isSafeInteger(v) && (v as number) > MAX_TIMER_MS) {
+      throw new ConfigurationError(`options.${key} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${v}`);
+    }
+  }
   if (heartbeatMs !== null && heartbeatMs < 1)
     throw new ConfigurationError('options.heartbeatMs must be at least 1, or null for no heartbeat');
 

@@ -348,6 +348,7 @@ export async function resolvePositions(
 export class PositionTracker {
   readonly #prefixes: string[];
   readonly #values: number[];
+  readonly #fields: string[] = [];
   readonly #offsets: number[];
   readonly #keys: { topic: string; partition: number }[];
   readonly #index = new Map<string, number>();
@@ -355,11 +356,7 @@ export class PositionTracker {
   #dirty = true;
   #cached = '';
 
-  /**
-   * `startTime` is used for timestamp ids of partitions that have delivered
-   * nothing yet and did not start from a time (the moment the stream began).
-   */
-  constructor(positions: readonly ResolvedPosition[], useTimestamps: boolean, startTime: number) {
+  constructor(positions: readonly ResolvedPosition[], useTimestamps: boolean) {
     this.#useTimestamps = useTimestamps;
     this.#prefixes = [];
     this.#values = [];
@@ -367,9 +364,13 @@ export class PositionTracker {
     this.#keys = positions.map((p) => ({ topic: p.topic, partition: p.partition }));
     positions.forEach((p, i) => {
       this.#index.set(`${p.topic}\u0000${p.partition}`, i);
-      const field = useTimestamps ? 'timestamp' : 'offset';
-      this.#prefixes.push(`{"topic":${JSON.stringify(p.topic)},"partition":${p.partition},"${field}":`);
-      this.#values.push(useTimestamps ? (p.timestamp ?? startTime) : p.offset);
+      this.#prefixes.push(`{"topic":${JSON.stringify(p.topic)},"partition":${p.partition},`);
+      // With timestamp ids, a partition that started from a time keeps that
+      // time until it delivers; one that started from an offset keeps its exact
+      // offset (a start time could skip its backlog). KafkaSSE accepts both.
+      const byTime = useTimestamps && p.timestamp !== undefined;
+      this.#fields.push(byTime ? '"timestamp":' : '"offset":');
+      this.#values.push(byTime ? (p.timestamp as number) : p.offset);
     });
   }
 
@@ -381,11 +382,13 @@ export class PositionTracker {
     const i = this.#index.get(`${topic}\u0000${partition}`);
     if (i === undefined) return false;
     this.#offsets[i] = offset + 1;
-    if (this.#useTimestamps) {
+    const isTime = this.#fields[i] === '"timestamp":';
+    if (this.#useTimestamps && timestamp !== undefined && timestamp >= 0) {
       // +1 ms: resuming at this message's time would deliver it again.
-      if (timestamp !== undefined && timestamp >= 0)
-        this.#values[i] = Math.max(this.#values[i] as number, timestamp + 1);
-    } else {
+      this.#fields[i] = '"timestamp":';
+      this.#values[i] = isTime ? Math.max(this.#values[i] as number, timestamp + 1) : timestamp + 1;
+    } else if (!isTime) {
+      // Offsets, or a timestamp id whose partition has not yet delivered a timed message.
       this.#values[i] = offset + 1;
     }
     this.#dirty = true;
@@ -399,6 +402,7 @@ export class PositionTracker {
       for (let i = 0; i < this.#prefixes.length; i++) {
         if (i > 0) s += ',';
         s += this.#prefixes[i];
+        s += this.#fields[i];
         s += this.#values[i];
         s += '}';
       }

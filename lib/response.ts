@@ -96,6 +96,9 @@ export class StreamWriter {
   open(extraHeaders: Record<string, string>, retryMs: number | null): void {
     const headers = { ...extraHeaders, ...(this.mode === 'sse' ? SSE_HEADERS : NDJSON_HEADERS) };
     this.#res.writeHead(200, headers);
+    // NDJSON has no first bytes of its own: without this the head would wait for the first message.
+    this.#res.flushHeaders();
+    this.#lastWrite = Date.now();
     // Small writes must leave at once: latency matters more than packet count here.
     this.#res.socket?.setNoDelay(true);
     this.#res.on('drain', this.#handleDrain);

@@ -443,17 +443,18 @@ describe('positions', () => {
         { topic: 'a', partition: 1, offset: 99, reason: 'offset' },
         { topic: 'b.c-d_e', partition: 7, offset: 123456789012, reason: 'beginning' },
       ];
-      const tracker = new PositionTracker(positions, false, 0);
+      const tracker = new PositionTracker(positions, false);
       tracker.advance('a', 1, 99, 5);
       assert.deepEqual(parseLastEventId(tracker.id(), 10), [
         { kind: 'partition', topic: 'a', partition: 0, offset: 0 },
         { kind: 'partition', topic: 'a', partition: 1, offset: 100 },
         { kind: 'partition', topic: 'b.c-d_e', partition: 7, offset: 123456789012 },
       ]);
-      const byTime = new PositionTracker(positions, true, 1575906290000);
+      // Timestamp ids keep exact offsets for partitions that did not start from a time.
+      const byTime = new PositionTracker(positions, true);
       assert.deepEqual(
-        parseLastEventId(byTime.id(), 10).map((r) => (r.kind === 'partition' ? r.timestamp : undefined)),
-        [1575906290000, 1575906290000, 1575906290000],
+        parseLastEventId(byTime.id(), 10).map((r) => (r.kind === 'partition' ? r.offset : undefined)),
+        [0, 99, 123456789012],
       );
     });
   });
@@ -878,7 +879,7 @@ describe('positions', () => {
     ];
 
     it("writes KafkaSSE's JSON array format with the next offset of every partition", () => {
-      const tracker = new PositionTracker(positions, false, 0);
+      const tracker = new PositionTracker(positions, false);
       assert.equal(
         tracker.id(),
         '[{"topic":"eqiad.mediawiki.recentchange","partition":0,"offset":10},' +
@@ -887,7 +888,7 @@ describe('positions', () => {
     });
 
     it('moves one partition to offset + 1 and keeps the others', () => {
-      const tracker = new PositionTracker(positions, false, 0);
+      const tracker = new PositionTracker(positions, false);
       assert.equal(tracker.advance('eqiad.mediawiki.recentchange', 0, 10, 1575906290000), true);
       assert.equal(
         tracker.id(),
@@ -903,7 +904,7 @@ describe('positions', () => {
     });
 
     it('ignores an unknown partition', () => {
-      const tracker = new PositionTracker(positions, false, 0);
+      const tracker = new PositionTracker(positions, false);
       const before = tracker.id();
       assert.equal(tracker.advance('eqiad.mediawiki.recentchange', 1, 99, 5), false);
       assert.equal(tracker.advance('other', 0, 99, 5), false);
@@ -912,7 +913,7 @@ describe('positions', () => {
 
     it('reports the next offset of every partition, whatever the id encodes', () => {
       for (const useTimestamps of [false, true]) {
-        const tracker = new PositionTracker(positions, useTimestamps, 1000);
+        const tracker = new PositionTracker(positions, useTimestamps);
         tracker.advance('codfw.mediawiki.recentchange', 0, 41, 2000);
         assert.deepEqual(tracker.nextOffsets(), [
           { topic: 'eqiad.mediawiki.recentchange', partition: 0, nextOffset: 10 },
@@ -921,23 +922,22 @@ describe('positions', () => {
       }
     });
 
-    it('writes timestamps + 1 ms with useTimestamps, the start time before any message', () => {
+    it('writes timestamps + 1 ms with useTimestamps; before any message, the start time or the exact offset', () => {
       const tracker = new PositionTracker(
         [
           { topic: 'a', partition: 0, offset: 5, reason: 'timestamp', timestamp: 1575906290000 },
           { topic: 'a', partition: 1, offset: 9, reason: 'end' },
         ],
         true,
-        1600000000000,
       );
       assert.equal(
         tracker.id(),
-        '[{"topic":"a","partition":0,"timestamp":1575906290000},{"topic":"a","partition":1,"timestamp":1600000000000}]',
+        '[{"topic":"a","partition":0,"timestamp":1575906290000},{"topic":"a","partition":1,"offset":9}]',
       );
       tracker.advance('a', 0, 5, 1575906299999);
       assert.equal(
         tracker.id(),
-        '[{"topic":"a","partition":0,"timestamp":1575906300000},{"topic":"a","partition":1,"timestamp":1600000000000}]',
+        '[{"topic":"a","partition":0,"timestamp":1575906300000},{"topic":"a","partition":1,"offset":9}]',
       );
     });
 
@@ -945,7 +945,6 @@ describe('positions', () => {
       const tracker = new PositionTracker(
         [{ topic: 'a', partition: 0, offset: 0, reason: 'timestamp', timestamp: 1000 }],
         true,
-        0,
       );
       const seen: number[] = [];
       for (const [offset, ts] of [
@@ -970,19 +969,18 @@ describe('positions', () => {
           { topic: 'a', partition: 1, offset: 77, reason: 'end' },
         ],
         false,
-        0,
       );
       assert.ok(!tracker.id().includes('-1'), tracker.id());
       for (const e of tracker.snapshot()) assert.ok((e.offset as number) >= 0);
     });
 
     it('escapes topic names as JSON strings', () => {
-      const tracker = new PositionTracker([{ topic: 'a.b_c-d', partition: 2, offset: 1, reason: 'offset' }], false, 0);
+      const tracker = new PositionTracker([{ topic: 'a.b_c-d', partition: 2, offset: 1, reason: 'offset' }], false);
       assert.deepEqual(JSON.parse(tracker.id()), [{ topic: 'a.b_c-d', partition: 2, offset: 1 }]);
     });
 
     it('writes an empty array when nothing is assigned', () => {
-      assert.equal(new PositionTracker([], false, 0).id(), '[]');
+      assert.equal(new PositionTracker([], false).id(), '[]');
     });
 
     it('is consistent across many random advances', () => {
@@ -997,7 +995,7 @@ describe('positions', () => {
         offset: p * 10,
         reason: 'offset',
       }));
-      const tracker = new PositionTracker(start, false, 0);
+      const tracker = new PositionTracker(start, false);
       const expected = start.map((p) => p.offset);
       for (let i = 0; i < 500; i++) {
         const p = rand(5);
