@@ -1,0 +1,41 @@
+import { type BeforeApplicationShutdown, Controller, Get, Inject, Param, Query, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { type KafkaSseOptions, kafkaSse } from 'kafka-sse-bridge';
+
+/** Injection token of the kafkaSse() options (see StreamModule.forRoot). */
+export const KAFKA_SSE_OPTIONS = Symbol('KAFKA_SSE_OPTIONS');
+
+/**
+ * `GET /v2/stream/:topics?since=<ms>`: Kafka topics as Server-Sent Events.
+ * With @Res() Nest leaves the response to the handler, which hands Express's
+ * req and res (Node's own objects) to kafkaSse().
+ */
+@Controller('v2/stream')
+export class StreamController implements BeforeApplicationShutdown {
+  readonly #shutdown = new AbortController();
+  readonly #streams = new Set<Promise<void>>();
+
+  // @Inject with an explicit token: works whether or not the compiler emits
+  // decorator metadata (tsx and esbuild do not).
+  constructor(@Inject(KAFKA_SSE_OPTIONS) private readonly options: KafkaSseOptions) {}
+
+  @Get(':topics')
+  stream(
+    @Param('topics') topics: string,
+    @Query('since') since: string | undefined,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
+    const stream = kafkaSse(req, res, topics.split(','), { ...this.options, signal: this.#shutdown.signal }, since);
+    this.#streams.add(stream);
+    // The promise never rejects: it settles once the client is gone and the consumer released.
+    void stream.finally(() => this.#streams.delete(stream));
+    return stream;
+  }
+
+  /** app.close() (or a signal, with enableShutdownHooks) ends every stream before the server closes. */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.#shutdown.abort();
+    await Promise.all(this.#streams);
+  }
+}

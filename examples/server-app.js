@@ -1,0 +1,431 @@
+// @ts-check
+// A small EventStreams: Kafka topics as resumable Server-Sent Events (or NDJSON),
+// with topic listing, health, CORS for EventSource, a per-IP stream limit, a
+// live page, and a shutdown that ends every stream and releases every consumer.
+//
+// This module builds the server; examples/server.js reads the environment and
+// runs it. Everything here uses node:http only, so it reads as a template for
+// any framework (see examples/express.js, fastify.js, koa.js, nestjs/).
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { InvalidTimestampError, kafkaSse } from 'kafka-sse-bridge';
+import Kafka from 'node-rdkafka';
+import pino from 'pino';
+
+const PUBLIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'public');
+
+/** The page's files: a fixed map, so no request path ever reaches the file system. */
+const STATIC_FILES = new Map([
+  ['/', { file: 'index.html', type: 'text/html; charset=utf-8' }],
+  ['/index.html', { file: 'index.html', type: 'text/html; charset=utf-8' }],
+  ['/app.js', { file: 'app.js', type: 'text/javascript; charset=utf-8' }],
+  ['/style.css', { file: 'style.css', type: 'text/css; charset=utf-8' }],
+]);
+
+/** Request headers a cross-origin EventSource or fetch() may send: Last-Event-ID on every reconnect. */
+const CORS_ALLOWED_HEADERS = 'Last-Event-ID, Accept, Cache-Control, X-Request-ID';
+
+/** `?since=` as an ISO-8601 date or date-time (with optional fraction and zone). */
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/**
+ * @typedef {object} ServerConfig
+ * @property {string} [brokers] Kafka bootstrap servers, comma-separated. Default: `'127.0.0.1:9092'`.
+ * @property {readonly string[] | null} [allowedTopics] Topics clients may read. `null`: every topic whose name does not start with `__`. Default: `null`.
+ * @property {readonly string[]} [corsOrigins] Origins allowed to read cross-origin, or `['*']` for any origin (then without credentials). Default: `[]`, same origin only.
+ * @property {number} [maxStreamsPerIp] Concurrent streams one client address may hold; past it, 429. Default: `10`.
+ * @property {boolean} [trustProxy] Take the client address from the last `X-Forwarded-For` entry (set it when exactly one reverse proxy is in front). Default: `false`.
+ * @property {number | null} [retryMs] `retry:` hint sent to EventSource clients. Default: `2000`.
+ * @property {number | null} [heartbeatMs] Comment written on idle streams. Default: `15000`.
+ * @property {import('kafka-sse-bridge').KafkaConfig} [kafkaConfig] Extra librdkafka settings for every consumer. Default: `{}`.
+ * @property {number} [shutdownTimeoutMs] How long close() waits for connections before cutting them. Default: `10000`.
+ * @property {import('kafka-sse-bridge').Logger} [logger] A pino logger. Default: pino at level `info`.
+ */
+
+/**
+ * @typedef {object} ExampleServer
+ * @property {http.Server} server The node:http server (not listening until listen()).
+ * @property {(port?: number, host?: string) => Promise<string>} listen Starts listening; resolves with the base URL.
+ * @property {() => number} openStreams Number of kafkaSse() calls in progress.
+ * @property {() => Promise<void>} close Stops accepting, ends every stream, waits for every consumer to be released.
+ */
+
+/**
+ * Builds the example server.
+ * @param {ServerConfig} [config]
+ * @returns {ExampleServer}
+ */
+export function createServer(config = {}) {
+  const brokers = config.brokers ?? '127.0.0.1:9092';
+  const allowedTopics = config.allowedTopics ?? null;
+  const corsOrigins = new Set(config.corsOrigins ?? []);
+  const anyOrigin = corsOrigins.has('*');
+  const maxStreamsPerIp = config.maxStreamsPerIp ?? 10;
+  const logger = config.logger ?? /** @type {import('kafka-sse-bridge').Logger} */ (pino({ name: 'example-server' }));
+  const shutdownTimeoutMs = config.shutdownTimeoutMs ?? 10_000;
+
+  const shutdown = new AbortController();
+  /** @type {Set<Promise<void>>} */
+  const streams = new Set();
+  /** @type {Map<string, number>} */
+  const streamsPerIp = new Map();
+  const metadata = new MetadataClient(brokers);
+  /** @type {import('kafka-sse-bridge').KafkaSseOptions} */
+  const streamOptions = {
+    kafkaConfig: { ...config.kafkaConfig, 'metadata.broker.list': brokers },
+    logger,
+    signal: shutdown.signal,
+    retryMs: config.retryMs === undefined ? 2000 : config.retryMs,
+    heartbeatMs: config.heartbeatMs === undefined ? 15_000 : config.heartbeatMs,
+    ...(allowedTopics ? { allowedTopics } : {}),
+  };
+
+  /**
+   * CORS response headers for this request's Origin. The origin is echoed (never
+   * `*`) when it is listed, so EventSource's `withCredentials` works; `*` is
+   * used only when any origin is allowed, and then credentials are not.
+   * @param {http.IncomingMessage} req
+   * @returns {Record<string, string>}
+   */
+  function corsHeaders(req) {
+    const origin = req.headers.origin;
+    if (origin === undefined || corsOrigins.size === 0) return {};
+    if (anyOrigin) return { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': 'Retry-After' };
+    if (!corsOrigins.has(origin)) return { Vary: 'Origin' };
+    return {
+      'Access-Control-Allow-Origin': origin,
+      'Access-Control-Allow-Credentials': 'true',
+      'Access-Control-Expose-Headers': 'Retry-After',
+      Vary: 'Origin',
+    };
+  }
+
+  /** @param {http.IncomingMessage} req */
+  function clientAddress(req) {
+    if (config.trustProxy) {
+      const forwarded = req.headers['x-forwarded-for'];
+      const last = (Array.isArray(forwarded) ? forwarded.join(',') : (forwarded ?? '')).split(',').at(-1)?.trim();
+      if (last) return last;
+    }
+    return req.socket.remoteAddress ?? 'unknown';
+  }
+
+  /**
+   * @param {http.IncomingMessage} req
+   * @param {http.ServerResponse} res
+   */
+  async function handle(req, res) {
+    const cors = corsHeaders(req);
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (req.method === 'OPTIONS') return preflight(req, res, cors);
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      return sendError(res, 405, 'METHOD_NOT_ALLOWED', `${req.method} is not supported here`, {
+        ...cors,
+        Allow: 'GET, HEAD, OPTIONS',
+      });
+    }
+    const match = /^\/v2\/stream\/([^/]+)$/.exec(url.pathname);
+    if (match?.[1] !== undefined) {
+      if (req.method !== 'GET') {
+        return sendError(res, 405, 'METHOD_NOT_ALLOWED', 'Streams are read with GET', {
+          ...cors,
+          Allow: 'GET, OPTIONS',
+        });
+      }
+      return stream(req, res, match[1], url, cors);
+    }
+    if (url.pathname === '/v2/topics') return topics(res, cors);
+    if (url.pathname === '/health') return health(res, cors);
+    const page = STATIC_FILES.get(url.pathname);
+    if (page) return serveFile(req, res, page.file, page.type);
+    return sendError(res, 404, 'NOT_FOUND', `Nothing at ${url.pathname}`, cors);
+  }
+
+  /**
+   * @param {http.IncomingMessage} req
+   * @param {http.ServerResponse} res
+   * @param {Record<string, string>} cors
+   */
+  function preflight(req, res, cors) {
+    if (req.headers.origin === undefined || req.headers['access-control-request-method'] === undefined) {
+      res.writeHead(204, { Allow: 'GET, HEAD, OPTIONS' }).end();
+      return;
+    }
+    if (!cors['Access-Control-Allow-Origin']) {
+      return sendError(res, 403, 'ORIGIN_NOT_ALLOWED', 'This origin may not read these streams', cors);
+    }
+    res
+      .writeHead(204, {
+        ...cors,
+        'Access-Control-Allow-Methods': 'GET, HEAD, OPTIONS',
+        'Access-Control-Allow-Headers': CORS_ALLOWED_HEADERS,
+        'Access-Control-Max-Age': '600',
+        Vary: 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers',
+      })
+      .end();
+  }
+
+  /**
+   * @param {http.IncomingMessage} req
+   * @param {http.ServerResponse} res
+   * @param {string} rawTopics
+   * @param {URL} url
+   * @param {Record<string, string>} cors
+   */
+  function stream(req, res, rawTopics, url, cors) {
+    let topicList;
+    try {
+      topicList = decodeURIComponent(rawTopics);
+    } catch {
+      return sendError(res, 400, 'INVALID_ASSIGNMENT', 'The topic list is not valid percent-encoding', cors);
+    }
+    const since = url.searchParams.get('since');
+    const atTimestamp = since === null || since === '' ? undefined : parseSince(since);
+    if (atTimestamp === null) {
+      const error = new InvalidTimestampError(
+        '?since must be milliseconds since the epoch or an ISO-8601 date (e.g. 2024-05-01T12:00:00Z)',
+      );
+      return sendJson(res, error.statusCode, error.toJSON(), cors);
+    }
+    if (shutdown.signal.aborted) {
+      return sendError(res, 503, 'SHUTTING_DOWN', 'The server is shutting down; try again shortly', {
+        ...cors,
+        'Retry-After': '5',
+      });
+    }
+    const ip = clientAddress(req);
+    const open = streamsPerIp.get(ip) ?? 0;
+    if (open >= maxStreamsPerIp) {
+      return sendError(
+        res,
+        429,
+        'TOO_MANY_STREAMS',
+        `At most ${maxStreamsPerIp} concurrent streams per client; close one first`,
+        { ...cors, 'Retry-After': '10' },
+      );
+    }
+    streamsPerIp.set(ip, open + 1);
+    const done = kafkaSse(req, res, topicList, { ...streamOptions, headers: cors }, atTimestamp).finally(() => {
+      const left = (streamsPerIp.get(ip) ?? 1) - 1;
+      if (left > 0) streamsPerIp.set(ip, left);
+      else streamsPerIp.delete(ip);
+      streams.delete(done);
+    });
+    streams.add(done);
+  }
+
+  /**
+   * @param {http.ServerResponse} res
+   * @param {Record<string, string>} cors
+   */
+  async function topics(res, cors) {
+    try {
+      const meta = await metadata.get(5000);
+      const allowed = allowedTopics ? new Set(allowedTopics) : null;
+      const list = meta.topics
+        .filter((t) => t.partitions.length > 0 && (allowed ? allowed.has(t.name) : !t.name.startsWith('__')))
+        .map((t) => ({ name: t.name, partitions: t.partitions.length }))
+        .sort((a, b) => a.name.localeCompare(b.name));
+      sendJson(res, 200, { topics: list }, { ...cors, 'Cache-Control': 'no-cache' });
+    } catch (err) {
+      logger.warn({ err }, 'listing topics failed');
+      sendError(res, 503, 'BROKER_UNAVAILABLE', 'Kafka is unavailable; try again shortly', {
+        ...cors,
+        'Retry-After': '5',
+      });
+    }
+  }
+
+  /**
+   * @param {http.ServerResponse} res
+   * @param {Record<string, string>} cors
+   */
+  async function health(res, cors) {
+    const started = Date.now();
+    /** @type {Record<string, unknown>} */
+    const kafka = { brokers };
+    try {
+      const meta = await metadata.get(2000);
+      Object.assign(kafka, { reachable: true, latencyMs: Date.now() - started, brokerCount: meta.brokers.length });
+    } catch (err) {
+      Object.assign(kafka, { reachable: false, error: err instanceof Error ? err.message : String(err) });
+    }
+    const body = {
+      status: kafka.reachable ? 'ok' : 'unavailable',
+      kafka,
+      streams: { open: streams.size, maxPerIp: maxStreamsPerIp },
+      uptimeSeconds: Math.round(process.uptime()),
+    };
+    sendJson(res, kafka.reachable ? 200 : 503, body, { ...cors, 'Cache-Control': 'no-store' });
+  }
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((err) => {
+      logger.error({ err }, 'request failed');
+      if (!res.headersSent) sendError(res, 500, 'INTERNAL', 'Internal error', {});
+      else res.destroy();
+    });
+  });
+
+  /** @type {Promise<void> | undefined} */
+  let closing;
+
+  return {
+    server,
+    listen(port = 0, host = '127.0.0.1') {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          const address = /** @type {import('node:net').AddressInfo} */ (server.address());
+          const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+          resolve(`http://${shown}:${address.port}`);
+        });
+      });
+    },
+    openStreams: () => streams.size,
+    close() {
+      closing ??= (async () => {
+        const closed = new Promise((resolve) => server.close(() => resolve(undefined)));
+        const cut = setTimeout(() => server.closeAllConnections(), shutdownTimeoutMs);
+        // Every stream ends (SSE clients reconnect later, to this server or another);
+        // each kafkaSse() promise settles only once its consumer is released.
+        shutdown.abort();
+        await Promise.allSettled([...streams]);
+        // Connections whose stream ended are idle keep-alive sockets now.
+        server.closeIdleConnections();
+        if (server.listening) await closed;
+        clearTimeout(cut);
+        await metadata.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/**
+ * `?since=` as milliseconds since the epoch: digits, or an ISO-8601 date.
+ * Returns null for anything else (Date.parse alone would accept "1" or "May 5").
+ * @param {string} value
+ * @returns {number | null}
+ */
+export function parseSince(value) {
+  const v = value.trim();
+  if (/^\d{1,16}$/.test(v)) {
+    const ms = Number(v);
+    return Number.isSafeInteger(ms) ? ms : null;
+  }
+  if (!ISO_8601.test(v)) return null;
+  const ms = Date.parse(v);
+  return Number.isFinite(ms) && ms >= 0 ? ms : null;
+}
+
+/**
+ * @param {http.ServerResponse} res
+ * @param {number} status
+ * @param {unknown} body
+ * @param {Record<string, string>} headers
+ */
+function sendJson(res, status, body, headers) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': String(Buffer.byteLength(text)),
+  });
+  res.end(text);
+}
+
+/**
+ * Errors of the server itself, in the library's shape (`{name, code, message, status}`).
+ * @param {http.ServerResponse} res
+ * @param {number} status
+ * @param {string} code
+ * @param {string} message
+ * @param {Record<string, string>} headers
+ */
+function sendError(res, status, code, message, headers) {
+  sendJson(
+    res,
+    status,
+    { name: 'ExampleServerError', code, message, status },
+    { 'Cache-Control': 'no-store', ...headers },
+  );
+}
+
+/**
+ * @param {http.IncomingMessage} req
+ * @param {http.ServerResponse} res
+ * @param {string} file
+ * @param {string} type
+ */
+async function serveFile(req, res, file, type) {
+  const body = await fs.readFile(path.join(PUBLIC_DIR, file));
+  res.writeHead(200, {
+    'Content-Type': type,
+    'Content-Length': String(body.length),
+    'Cache-Control': 'no-cache',
+    'X-Content-Type-Options': 'nosniff',
+    // The page loads only its own script and style, and talks only to this server.
+    'Content-Security-Policy': "default-src 'self'; img-src 'self' data:",
+  });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/**
+ * One long-lived Kafka client for metadata (topic list, health), connected on
+ * first use and again after a failure. Streams never use it: each kafkaSse()
+ * call owns its consumer.
+ */
+class MetadataClient {
+  /** @type {string} */
+  #brokers;
+  /** @type {Promise<Kafka.Producer> | undefined} */
+  #client;
+
+  /** @param {string} brokers */
+  constructor(brokers) {
+    this.#brokers = brokers;
+  }
+
+  /**
+   * The cluster's metadata (all topics).
+   * @param {number} timeoutMs
+   * @returns {Promise<Kafka.Metadata>}
+   */
+  async get(timeoutMs) {
+    const client = await this.#connect(timeoutMs);
+    return new Promise((resolve, reject) => {
+      client.getMetadata({ allTopics: true, timeout: timeoutMs }, (err, data) => (err ? reject(err) : resolve(data)));
+    });
+  }
+
+  /** @param {number} timeoutMs */
+  #connect(timeoutMs) {
+    this.#client ??= new Promise((resolve, reject) => {
+      // A producer that never produces: the lightest node-rdkafka client that answers metadata requests.
+      const client = new Kafka.Producer({
+        'metadata.broker.list': this.#brokers,
+        'client.id': 'kafka-sse-bridge-example-metadata',
+        'log.connection.close': false,
+      });
+      client.on('event.error', () => {});
+      client.connect({ timeout: timeoutMs }, (err) => {
+        if (!err) return resolve(client);
+        // node-rdkafka releases a client whose connect failed by itself.
+        this.#client = undefined;
+        reject(new Error(`cannot reach Kafka at ${this.#brokers}: ${err.message}`));
+      });
+    });
+    return this.#client;
+  }
+
+  async close() {
+    const pending = this.#client;
+    this.#client = undefined;
+    const client = await pending?.catch(() => undefined);
+    if (client) await new Promise((resolve) => client.disconnect(5000, () => resolve(undefined)));
+  }
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+// @ts-check
+// The example server from the command line: configuration from the
+// environment, a clean shutdown on SIGINT/SIGTERM.
+//
+//   npm run build && node examples/server.js
+//   curl -N http://127.0.0.1:6927/v2/stream/my-topic
+//
+// Environment:
+//   KAFKA_BROKERS       bootstrap servers (default 127.0.0.1:9092)
+//   PORT, HOST          where to listen (default 6927 on 127.0.0.1; HOST=0.0.0.0 in a container)
+//   ALLOWED_TOPICS      comma-separated topics clients may read (default: every non-internal topic)
+//   CORS_ORIGINS        comma-separated origins allowed to read cross-origin, or * (default: none)
+//   MAX_STREAMS_PER_IP  concurrent streams per client address (default 10)
+//   TRUST_PROXY         1: take the client address from X-Forwarded-For (one proxy in front)
+//   RETRY_MS            reconnection delay suggested to EventSource clients (default 2000)
+//   HEARTBEAT_MS        idle-stream heartbeat (default 15000)
+//   LOG_LEVEL           pino level (default info)
+import pino from 'pino';
+import { createServer } from './server-app.js';
+
+/**
+ * @param {string | undefined} value
+ * @returns {string[] | undefined}
+ */
+function list(value) {
+  if (value === undefined || value.trim() === '') return undefined;
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/**
+ * @param {string} name
+ * @param {number} fallback
+ */
+function integer(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    console.error(`${name} must be a non-negative integer, got ${raw}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const logger = pino({ name: 'example-server', level: process.env.LOG_LEVEL ?? 'info' });
+const app = createServer({
+  brokers: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
+  allowedTopics: list(process.env.ALLOWED_TOPICS) ?? null,
+  corsOrigins: list(process.env.CORS_ORIGINS) ?? [],
+  maxStreamsPerIp: integer('MAX_STREAMS_PER_IP', 10),
+  trustProxy: process.env.TRUST_PROXY === '1' || process.env.TRUST_PROXY === 'true',
+  retryMs: integer('RETRY_MS', 2000),
+  heartbeatMs: integer('HEARTBEAT_MS', 15_000) || null,
+  logger: /** @type {import('kafka-sse-bridge').Logger} */ (logger),
+});
+
+const url = await app.listen(integer('PORT', 6927), process.env.HOST ?? '127.0.0.1');
+logger.info({ url }, `listening: open ${url}/ or curl -N ${url}/v2/stream/<topic>`);
+
+let stopping = false;
+for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM'])) {
+  process.on(signal, () => {
+    if (stopping) {
+      logger.warn(`${signal} again: exiting without waiting`);
+      process.exit(130);
+    }
+    stopping = true;
+    logger.info({ signal, openStreams: app.openStreams() }, 'shutting down: ending every stream');
+    app.close().then(
+      () => {
+        logger.info('every stream ended and every consumer released; bye');
+        // Nothing should be left running; if something is, do not hang the deploy.
+        setTimeout(() => process.exit(0), 2000).unref();
+      },
+      (err) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  });
+}
