@@ -28,6 +28,23 @@ const NDJSON_HEADERS: Readonly<Record<string, string>> = {
   Vary: 'Accept',
 };
 
+/**
+ * Merges the server's extra headers under ours, keeping every Vary token from
+ * both (a CORS layer's `Vary: Origin` must survive our `Vary: Accept`).
+ */
+function mergeHeaders(extra: Record<string, string>, ours: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = { ...extra, ...ours };
+  const varyKeys = Object.keys(extra).filter((k) => k.toLowerCase() === 'vary');
+  if (varyKeys.length > 0) {
+    const tokens = new Set<string>();
+    for (const k of varyKeys) for (const t of String(extra[k]).split(',')) if (t.trim()) tokens.add(t.trim());
+    for (const t of String(ours.Vary ?? '').split(',')) if (t.trim()) tokens.add(t.trim());
+    for (const k of varyKeys) delete out[k];
+    out.Vary = [...tokens].join(', ');
+  }
+  return out;
+}
+
 /** Answers a request with a JSON error, before any stream began. */
 export function writeJsonError(
   res: ServerResponse,
@@ -37,13 +54,12 @@ export function writeJsonError(
 ): void {
   if (res.headersSent || res.writableEnded || res.destroyed) return;
   const body = JSON.stringify(error);
-  const headers: Record<string, string> = {
-    ...extraHeaders,
+  const headers = mergeHeaders(extraHeaders, {
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': String(Buffer.byteLength(body)),
     'Cache-Control': 'no-store',
     Vary: 'Accept',
-  };
+  });
   if (retryAfterSeconds !== undefined) headers['Retry-After'] = String(retryAfterSeconds);
   res.writeHead(error.status, headers);
   res.end(body);
@@ -94,7 +110,7 @@ export class StreamWriter {
 
   /** Sends the status line and headers, then the first bytes (`:ok` for SSE, so clients see the stream open). */
   open(extraHeaders: Record<string, string>, retryMs: number | null): void {
-    const headers = { ...extraHeaders, ...(this.mode === 'sse' ? SSE_HEADERS : NDJSON_HEADERS) };
+    const headers = mergeHeaders(extraHeaders, this.mode === 'sse' ? SSE_HEADERS : NDJSON_HEADERS);
     this.#res.writeHead(200, headers);
     // NDJSON has no first bytes of its own: without this the head would wait for the first message.
     this.#res.flushHeaders();
