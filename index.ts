@@ -11,14 +11,28 @@ export {
   type ErrorCode,
   FilterError,
   InvalidAssignmentError,
+  InvalidFilterError,
   InvalidLastEventIdError,
   InvalidTimestampError,
   KafkaConsumeError,
   KafkaSseError,
   type PublicError,
+  RateLimitedError,
   TooManyPartitionsError,
+  TooManyStreamsError,
   TopicNotAvailableError,
 } from './lib/errors.ts';
+export {
+  CompiledFilter,
+  compileFilter,
+  FILTER_LIMITS,
+  type FieldFilter,
+  type FilterLimits,
+  type FilterMatcher,
+  type FilterRange,
+  type FilterSpec,
+  parseFilterQuery,
+} from './lib/filters.ts';
 export { kafkaSse } from './lib/kafka-sse.ts';
 export {
   type AllowedTopics,

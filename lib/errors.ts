@@ -7,8 +7,11 @@ export const ERROR_CODES = [
   'INVALID_ASSIGNMENT',
   'INVALID_LAST_EVENT_ID',
   'INVALID_TIMESTAMP',
+  'INVALID_FILTER',
   'TOPIC_NOT_AVAILABLE',
   'TOO_MANY_PARTITIONS',
+  'TOO_MANY_STREAMS',
+  'RATE_LIMITED',
   'BROKER_UNAVAILABLE',
   'CONSUME_FAILED',
   'FILTER_FAILED',
@@ -86,6 +89,17 @@ export class InvalidTimestampError extends KafkaSseError {
 }
 
 /**
+ * A subscription filter (`filter[…]` query parameters, or `options.filter`) is
+ * malformed, too large, or uses a regular expression that could be slow: 400.
+ * The message names the filter field and what was wrong.
+ */
+export class InvalidFilterError extends KafkaSseError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'INVALID_FILTER', 400, options);
+  }
+}
+
+/**
  * A requested topic does not exist or is not allowed: 404. The message never
  * says which of the two, nor lists the topics that are available.
  */
@@ -99,6 +113,23 @@ export class TopicNotAvailableError extends KafkaSseError {
 export class TooManyPartitionsError extends KafkaSseError {
   constructor(message: string) {
     super(message, 'TOO_MANY_PARTITIONS', 400);
+  }
+}
+
+/**
+ * The client (or the whole server) holds as many concurrent streams as a
+ * `StreamLimiter` allows: 429 with `Retry-After`.
+ */
+export class TooManyStreamsError extends KafkaSseError {
+  constructor(message: string, options: { retryAfterSeconds: number }) {
+    super(message, 'TOO_MANY_STREAMS', 429, options);
+  }
+}
+
+/** The client opened streams faster than a `StreamLimiter`'s request rate allows: 429 with `Retry-After`. */
+export class RateLimitedError extends KafkaSseError {
+  constructor(message: string, options: { retryAfterSeconds: number }) {
+    super(message, 'RATE_LIMITED', 429, options);
   }
 }
 

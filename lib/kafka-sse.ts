@@ -11,6 +11,7 @@ import {
   TopicNotAvailableError,
   toKafkaSseError,
 } from './errors.ts';
+import { type CompiledFilter, compileFilter, parseFilterQuery } from './filters.ts';
 import { type KafkaSseOptions, type Logger, type NormalizedOptions, normalizeOptions } from './options.ts';
 import {
   type Assignments,
@@ -81,6 +82,9 @@ class StreamSession {
   #consumer: BridgeConsumer | undefined;
   #writer: StreamWriter | undefined;
   #tracker: PositionTracker | undefined;
+  /** The server's filter and the client's query filter, each null when absent. */
+  #filter: CompiledFilter | null = null;
+  #queryFilter: CompiledFilter | null = null;
   #clientGone = false;
   #aborted = false;
   #finished = false;
@@ -144,6 +148,12 @@ class StreamSession {
   async #setup(assignments: Assignments, atTimestampInput: unknown): Promise<void> {
     const opts = this.#opts;
     const mode = streamModeOf(this.#req, opts.disableSSEFormatting);
+    // Filters are compiled (and client regexes vetted) before anything touches Kafka.
+    if (opts.filter !== null) this.#filter = compileFilter(opts.filter, opts.filterLimits);
+    if (opts.queryFilters) {
+      const fields = parseFilterQuery(this.#req.url ?? '', opts.filterLimits);
+      if (fields.length > 0) this.#queryFilter = compileFilter(fields, opts.filterLimits);
+    }
     const maxEntries = Math.min(opts.maxPartitions, 100_000);
     const lastEventId = lastEventIdOf(this.#req);
     const atTimestamp = parseAtTimestamp(atTimestampInput);
@@ -284,6 +294,27 @@ class StreamSession {
         'message skipped: the deserializer failed',
       );
       return;
+    }
+    const filter = this.#filter;
+    const queryFilter = this.#queryFilter;
+    if (filter !== null || queryFilter !== null) {
+      let keep: boolean;
+      try {
+        keep =
+          (filter === null || filter.test(deserialized)) && (queryFilter === null || queryFilter.test(deserialized));
+      } catch (err) {
+        // Only a custom deserializer's getters can throw here.
+        this.#log.error(
+          { err, topic: message.topic, partition: message.partition, offset: message.offset },
+          'filter threw; ending the stream',
+        );
+        this.#endWithError(new FilterError('The stream filter failed', { cause: err }));
+        return;
+      }
+      if (!keep) {
+        this.#skipped++;
+        return;
+      }
     }
     if (this.#opts.filterer) {
       let keep: unknown;

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import pino from 'pino';
 import type { KafkaConfig, KafkaMessage } from './consumer.ts';
 import { ConfigurationError } from './errors.ts';
+import { CompiledFilter, FILTER_LIMITS, type FilterLimits, type FilterSpec } from './filters.ts';
 import { StreamRegistry } from './stats.ts';
 
 /** The subset of a pino logger kafkaSse uses; any pino logger fits. */
@@ -50,6 +51,22 @@ export interface KafkaSseOptions {
   deserializer?: Deserializer;
   /** Keeps a message when it returns truthy (KafkaSSE's signature). Default: `null`, keep everything. */
   filterer?: Filterer | null;
+  /**
+   * A subscription filter applied on the server, AND-ed with `filterer` and with
+   * the client's query filters: a spec (see {@link FilterSpec}) or a filter from
+   * `compileFilter()`. Compiled before any consumer is created; an invalid one is
+   * answered 400 `INVALID_FILTER`. Filtered-out messages still advance the resume id.
+   * `null`: none. Default: `null`.
+   */
+  filter?: FilterSpec | CompiledFilter | null;
+  /**
+   * Read `filter[<field>]=<values>` parameters from the request URL (see
+   * `parseFilterQuery()`), so clients choose what they receive. They can only
+   * narrow what `filter` and `filterer` let through. Default: `false`.
+   */
+  queryFilters?: boolean;
+  /** Bounds on filters (client and server ones), merged over `FILTER_LIMITS`. Default: `FILTER_LIMITS`. */
+  filterLimits?: Partial<FilterLimits>;
   /** Write timestamps (+1 ms) instead of offsets in event ids, so ids work across clusters. Default: `false`. */
   useTimestampForId?: boolean;
   /** librdkafka event handlers (`event.log`, `event.error`, `event.stats`…); `event_cb` is on only when some are given. Default: `{}`. */
@@ -91,6 +108,9 @@ export interface NormalizedOptions {
   logger: Logger;
   deserializer: Deserializer;
   filterer: Filterer | null;
+  filter: FilterSpec | CompiledFilter | null;
+  queryFilters: boolean;
+  filterLimits: FilterLimits;
   useTimestampForId: boolean;
   kafkaEventHandlers: Record<string, (...args: unknown[]) => void> | undefined;
   connectErrorHandler: ((err: Error) => void) | null;
@@ -155,6 +175,9 @@ const KNOWN_KEYS = new Set<string>([
   'logger',
   'deserializer',
   'filterer',
+  'filter',
+  'queryFilters',
+  'filterLimits',
   'useTimestampForId',
   'kafkaEventHandlers',
   'connectErrorHandler',
@@ -292,6 +315,26 @@ export function normalizeOptions(input: KafkaSseOptions | undefined): Normalized
       throw new ConfigurationError('options.headers must be an object of header name → string value');
     }
   }
+  const filter = o.filter;
+  if (filter !== undefined && filter !== null && !(filter instanceof CompiledFilter)) {
+    if (!Array.isArray(filter) && !isPlainObject(filter)) {
+      throw new ConfigurationError(
+        'options.filter must be a filter spec (array or object), a compiled filter, or null',
+      );
+    }
+  }
+  const filterLimits = o.filterLimits;
+  if (filterLimits !== undefined) {
+    if (!isPlainObject(filterLimits)) throw new ConfigurationError('options.filterLimits must be an object');
+    for (const [key, v] of Object.entries(filterLimits)) {
+      if (!Object.hasOwn(FILTER_LIMITS, key)) {
+        throw new ConfigurationError(`options.filterLimits.${key} is not a known limit`);
+      }
+      if (!Number.isSafeInteger(v) || (v as number) < 1) {
+        throw new ConfigurationError(`options.filterLimits.${key} must be a positive integer, got ${String(v)}`);
+      }
+    }
+  }
   if (o.registry !== undefined && !(o.registry instanceof StreamRegistry)) {
     throw new ConfigurationError('options.registry must be a StreamRegistry');
   }
@@ -320,6 +363,9 @@ export function normalizeOptions(input: KafkaSseOptions | undefined): Normalized
     logger: logger ?? getDefaultLogger(),
     deserializer: (o.deserializer as Deserializer | undefined) ?? defaultDeserializer,
     filterer: (o.filterer as Filterer | null | undefined) ?? null,
+    filter: (filter as FilterSpec | CompiledFilter | null | undefined) ?? null,
+    queryFilters: checkBoolean(o, 'queryFilters') ?? false,
+    filterLimits: { ...FILTER_LIMITS, ...(filterLimits as Partial<FilterLimits> | undefined) },
     useTimestampForId: checkBoolean(o, 'useTimestampForId') ?? DEFAULTS.useTimestampForId,
     kafkaEventHandlers: handlers as Record<string, (...args: unknown[]) => void> | undefined,
     connectErrorHandler: (o.connectErrorHandler as ((err: Error) => void) | null | undefined) ?? null,

@@ -7,11 +7,14 @@ import {
   ERROR_CODES,
   FilterError,
   InvalidAssignmentError,
+  InvalidFilterError,
   InvalidLastEventIdError,
   InvalidTimestampError,
   KafkaConsumeError,
   KafkaSseError,
+  RateLimitedError,
   TooManyPartitionsError,
+  TooManyStreamsError,
   TopicNotAvailableError,
   toKafkaSseError,
 } from '../../lib/errors.ts';
@@ -24,7 +27,10 @@ const CLASSES: [string, KafkaSseError, string, number][] = [
   ['InvalidLastEventIdError', new InvalidLastEventIdError('m', { cause: SECRET }), 'INVALID_LAST_EVENT_ID', 400],
   ['InvalidTimestampError', new InvalidTimestampError('m', { cause: SECRET }), 'INVALID_TIMESTAMP', 400],
   ['TopicNotAvailableError', new TopicNotAvailableError('m', { cause: SECRET }), 'TOPIC_NOT_AVAILABLE', 404],
+  ['InvalidFilterError', new InvalidFilterError('m', { cause: SECRET }), 'INVALID_FILTER', 400],
   ['TooManyPartitionsError', new TooManyPartitionsError('m'), 'TOO_MANY_PARTITIONS', 400],
+  ['TooManyStreamsError', new TooManyStreamsError('m', { retryAfterSeconds: 3 }), 'TOO_MANY_STREAMS', 429],
+  ['RateLimitedError', new RateLimitedError('m', { retryAfterSeconds: 1 }), 'RATE_LIMITED', 429],
   [
     'BrokerUnavailableError',
     new BrokerUnavailableError('m', { cause: SECRET, retryAfterSeconds: 5 }),
@@ -45,8 +51,11 @@ describe('errors', () => {
         'INVALID_ASSIGNMENT',
         'INVALID_LAST_EVENT_ID',
         'INVALID_TIMESTAMP',
+        'INVALID_FILTER',
         'TOPIC_NOT_AVAILABLE',
         'TOO_MANY_PARTITIONS',
+        'TOO_MANY_STREAMS',
+        'RATE_LIMITED',
         'BROKER_UNAVAILABLE',
         'CONSUME_FAILED',
         'FILTER_FAILED',
@@ -75,8 +84,10 @@ describe('errors', () => {
       });
 
       it('keeps the cause for logs', () => {
-        if (name === 'TooManyPartitionsError') assert.equal(err.cause, undefined);
-        else assert.equal(err.cause, SECRET);
+        // These situations never wrap another error.
+        if (['TooManyPartitionsError', 'TooManyStreamsError', 'RateLimitedError'].includes(name)) {
+          assert.equal(err.cause, undefined);
+        } else assert.equal(err.cause, SECRET);
       });
 
       it('shows a client exactly {name, code, message, status}, never the cause or the stack', () => {

@@ -1,0 +1,793 @@
+// Subscription filters: what a client may ask the server to keep, parsed from
+// the query string or given as a spec, compiled once into a predicate that
+// runs on every message. Pure: no I/O, no clock.
+//
+// Everything a client sends is bounded before any work is done on it, and
+// every client regular expression is checked so that its worst case on any
+// message stays within a fixed budget (see regexProblem()).
+import safeRegex from 'safe-regex2';
+import { InvalidFilterError } from './errors.ts';
+import type { DeserializedMessage } from './options.ts';
+
+/** A numeric range; every bound given must hold. Matches numbers and numeric strings. */
+export interface FilterRange {
+  gt?: number;
+  gte?: number;
+  lt?: number;
+  lte?: number;
+}
+
+/**
+ * One acceptable value of a field:
+ * - a string, number, boolean or `null`: equality on the value's text form
+ *   (strings verbatim, numbers numerically, `true`/`false`, `null`);
+ * - `{glob}`: `*` stands for any run of characters (`\*` for a star, `\\` for a backslash);
+ * - `{regex, flags?}`: a regular expression from an untrusted source, checked for cost
+ *   (see {@link FILTER_LIMITS});
+ * - a `RegExp`: trusted (the server's own code), used as is (`g` and `y` are dropped);
+ * - a {@link FilterRange}: `{gte: 10, lt: 20}`.
+ */
+export type FilterMatcher =
+  | string
+  | number
+  | boolean
+  | null
+  | RegExp
+  | { glob: string }
+  | { regex: string; flags?: string }
+  | FilterRange;
+
+/** One field condition: the field must match at least one of `anyOf` (or, with `not`, none). */
+export interface FieldFilter {
+  /**
+   * What to look at: a dotted path into the deserialized message (`type`,
+   * `meta.domain`; `\.` for a dot inside a name, numeric segments index
+   * arrays), or one of `$key`, `$header.<name>`, `$topic`, `$partition`,
+   * `$offset`, `$timestamp`.
+   */
+  field: string;
+  /** Acceptable values, OR-ed. */
+  anyOf: readonly FilterMatcher[];
+  /** The field must match none of `anyOf`; a missing field then passes. Default: `false`. */
+  not?: boolean;
+}
+
+/**
+ * A filter: field conditions, AND-ed. Either a list of {@link FieldFilter}s or
+ * the shorthand `{ 'meta.domain': 'en.wikipedia.org', type: ['edit', 'new'], '!bot': true }`
+ * (a `!` before the field negates it).
+ */
+export type FilterSpec = readonly FieldFilter[] | Readonly<Record<string, FilterMatcher | readonly FilterMatcher[]>>;
+
+/** Bounds on a filter; anything beyond them is answered 400 (`INVALID_FILTER`). */
+export interface FilterLimits {
+  /** Most field conditions in one filter. */
+  maxFields: number;
+  /** Most values one field may list. */
+  maxValuesPerField: number;
+  /** Most values across all fields. */
+  maxTotalValues: number;
+  /** Longest value, glob or regular expression source, in characters. */
+  maxValueLength: number;
+  /** Longest field path, in characters. */
+  maxPathLength: number;
+  /** Most segments in a field path (`a.b.c` has 3). */
+  maxPathDepth: number;
+  /** Most characters of all `filter[…]` parameter names and values together (after URL decoding). */
+  maxQueryLength: number;
+  /** Longest client regular expression source, in characters. */
+  maxRegexLength: number;
+  /** Most client regular expressions in one filter. */
+  maxRegexes: number;
+  /** A client regular expression never matches a value longer than this (its cost grows with the value's length). */
+  maxRegexInputLength: number;
+  /**
+   * Largest estimated worst-case backtracking of a client regular expression on a
+   * value of `maxRegexInputLength` characters (see README). The default admits one
+   * unbounded repetition (`.*`, `\d+`) in an unanchored expression, or two in one
+   * anchored with `^`, with a few alternatives or optional parts besides.
+   */
+  maxRegexCost: number;
+}
+
+/** Default {@link FilterLimits}. */
+export const FILTER_LIMITS: Readonly<FilterLimits> = Object.freeze({
+  maxFields: 16,
+  maxValuesPerField: 256,
+  maxTotalValues: 1024,
+  maxValueLength: 1024,
+  maxPathLength: 256,
+  maxPathDepth: 16,
+  maxQueryLength: 16 * 1024,
+  maxRegexLength: 256,
+  maxRegexes: 8,
+  maxRegexInputLength: 1024,
+  maxRegexCost: 4 * 1024 * 1024,
+});
+
+/** JSON's number grammar: what counts as a number in a query value or a numeric string. */
+const NUMERIC = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+const REGEX_FLAGS = /^[imsu]*$/;
+const META_FIELDS = new Set(['$key', '$topic', '$partition', '$offset', '$timestamp']);
+const HEADER_PREFIX = '$header.';
+
+function show(value: string): string {
+  return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+}
+
+function fail(field: string, message: string): never {
+  throw new InvalidFilterError(`filter[${field.length > 60 ? `${field.slice(0, 60)}…` : field}]: ${message}`);
+}
+
+// ---------------------------------------------------------------- query syntax
+
+/**
+ * Reads `filter[<field>]=<values>` parameters from a URL, a path with a query,
+ * a query string or URLSearchParams; other parameters are ignored.
+ *
+ * Values are comma-separated alternatives (OR): `edit,new`; a glob `blog.*`;
+ * a range `>=10`, `>10`, `<=10`, `<10`, `10..20` (inclusive), `10..`, `..20`;
+ * a regular expression `/^en\./i`. `\` escapes the next character (`\,`, `\*`,
+ * `\/`, `\>`). `filter[!field]` negates. Repeating a parameter adds
+ * alternatives. Fields combine with AND.
+ *
+ * @throws InvalidFilterError (400) for a malformed or oversized filter
+ */
+export function parseFilterQuery(query: string | URLSearchParams, limits: Partial<FilterLimits> = {}): FieldFilter[] {
+  const lim = { ...FILTER_LIMITS, ...limits };
+  let params: URLSearchParams;
+  if (typeof query === 'string') {
+    const q = query.indexOf('?');
+    params = new URLSearchParams(q >= 0 ? query.slice(q + 1) : query);
+  } else {
+    params = query;
+  }
+  const byKey = new Map<string, FieldFilter & { anyOf: FilterMatcher[] }>();
+  let total = 0;
+  for (const [name, value] of params) {
+    if (name !== 'filter' && !name.startsWith('filter[')) continue;
+    total += name.length + value.length;
+    if (total > lim.maxQueryLength) {
+      throw new InvalidFilterError(`filter parameters exceed ${lim.maxQueryLength} characters in total`);
+    }
+    if (name.length < 9 || !name.endsWith(']')) {
+      throw new InvalidFilterError(
+        `${show(name)} is not a filter parameter; write filter[<field>]=<values>, e.g. filter[type]=edit`,
+      );
+    }
+    let field = name.slice(7, -1);
+    let not = false;
+    if (field.startsWith('!')) {
+      not = true;
+      field = field.slice(1);
+    }
+    if (value === '') fail(field, 'has no value');
+    const key = `${not ? '!' : ''}${field}`;
+    let entry = byKey.get(key);
+    if (!entry) {
+      if (byKey.size >= lim.maxFields)
+        throw new InvalidFilterError(`at most ${lim.maxFields} filter fields are allowed`);
+      entry = not ? { field, not, anyOf: [] } : { field, anyOf: [] };
+      byKey.set(key, entry);
+    }
+    parseValues(field, value, entry.anyOf, lim);
+  }
+  return [...byKey.values()];
+}
+
+/** Splits one parameter value into matchers, appending to `out`. */
+function parseValues(field: string, text: string, out: FilterMatcher[], lim: FilterLimits): void {
+  const n = text.length;
+  let i = 0;
+  for (;;) {
+    if (out.length >= lim.maxValuesPerField) fail(field, `lists more than ${lim.maxValuesPerField} values`);
+    if (text[i] === '/') {
+      // A regular expression runs to the next unescaped `/` outside a character class.
+      let j = i + 1;
+      let inClass = false;
+      for (; j < n; j++) {
+        const c = text[j];
+        if (c === '\\') j++;
+        else if (inClass) inClass = c !== ']';
+        else if (c === '[') inClass = true;
+        else if (c === '/') break;
+      }
+      if (j >= n) fail(field, `the regular expression ${show(text.slice(i))} has no closing /`);
+      let k = j + 1;
+      while (k < n && text[k] !== ',') k++;
+      const flags = text.slice(j + 1, k);
+      if (!/^[a-z]*$/.test(flags)) {
+        fail(field, `expected flags, a comma or the end after the regular expression, got ${show(flags)}`);
+      }
+      out.push(flags === '' ? { regex: text.slice(i + 1, j) } : { regex: text.slice(i + 1, j), flags });
+      if (k >= n) return;
+      i = k + 1;
+      if (i >= n) fail(field, 'ends with a comma (empty value)');
+      continue;
+    }
+    let literal = '';
+    let escaped = false;
+    let star = false;
+    let j = i;
+    for (; j < n; j++) {
+      const c = text[j] as string;
+      if (c === '\\') {
+        if (j + 1 >= n) fail(field, 'ends with a lone backslash');
+        escaped = true;
+        literal += text[++j];
+      } else if (c === ',') {
+        break;
+      } else {
+        if (c === '*') star = true;
+        literal += c;
+      }
+    }
+    const raw = text.slice(i, j);
+    if (raw === '') fail(field, 'has an empty value (two commas in a row, or a leading comma)');
+    if (star) out.push({ glob: raw });
+    else if (!escaped && (raw[0] === '>' || raw[0] === '<' || raw.includes('..'))) out.push(parseRange(field, raw));
+    else out.push(literal);
+    if (j >= n) return;
+    i = j + 1;
+    if (i >= n) fail(field, 'ends with a comma (empty value)');
+  }
+}
+
+function parseRange(field: string, raw: string): FilterMatcher {
+  const op =
+    raw.startsWith('>=') || raw.startsWith('<=') ? raw.slice(0, 2) : raw[0] === '>' || raw[0] === '<' ? raw[0] : '';
+  if (op !== '') {
+    const num = raw.slice(op.length);
+    if (!NUMERIC.test(num))
+      fail(field, `${show(raw)}: expected a number after ${op} (escape a literal ${op[0]} as \\${op[0]})`);
+    const v = Number(num);
+    if (op === '>=') return { gte: v };
+    if (op === '>') return { gt: v };
+    if (op === '<=') return { lte: v };
+    return { lt: v };
+  }
+  const at = raw.indexOf('..');
+  const lo = raw.slice(0, at);
+  const hi = raw.slice(at + 2);
+  // `a..b` with words on either side is an ordinary value (a domain, a version).
+  if ((lo !== '' && !NUMERIC.test(lo)) || (hi !== '' && !NUMERIC.test(hi)) || (lo === '' && hi === '')) return raw;
+  const range: FilterRange = {};
+  if (lo !== '') range.gte = Number(lo);
+  if (hi !== '') range.lte = Number(hi);
+  if (range.gte !== undefined && range.lte !== undefined && range.gte > range.lte) {
+    fail(field, `the range ${show(raw)} is empty (its start is after its end)`);
+  }
+  return range;
+}
+
+// ---------------------------------------------------------------- regular expressions
+
+/**
+ * Why a client regular expression is refused, or undefined when it is
+ * accepted. Beyond safe-regex2 (which rejects nested repetition such as
+ * `(a+)+`), this bounds the polynomial blow-up safe-regex2 does not see:
+ * backtracking on a value of length L costs at most about
+ * C × L^(U + 1) steps, where U counts unbounded repetitions and C multiplies
+ * the branches of alternations and the spans of bounded repetitions (the
+ * `+ 1` drops when the expression is anchored with a leading `^`). With the
+ * default limits the worst accepted expression on the worst 1024-character
+ * value measured about 6 ms on one server core (bench/filters-bench.mjs);
+ * typical expressions on typical values take well under a microsecond.
+ */
+function regexProblem(source: string, flags: string, lim: FilterLimits): string | undefined {
+  if (source === '') return 'is empty';
+  if (source.length > lim.maxRegexLength) return `is longer than ${lim.maxRegexLength} characters`;
+  if (!REGEX_FLAGS.test(flags) || new Set(flags).size !== flags.length) {
+    return `has flags ${show(flags)}; only i, m, s and u are allowed`;
+  }
+  try {
+    new RegExp(source, flags);
+  } catch {
+    return 'is not a valid regular expression';
+  }
+  const structure = analyzeRegex(source);
+  if (typeof structure === 'string') return structure;
+  const anchored = structure.anchored && !flags.includes('m');
+  const exponent = structure.unbounded + (anchored ? 0 : 1);
+  const cost = structure.choices * lim.maxRegexInputLength ** exponent;
+  if (cost > lim.maxRegexCost) {
+    return (
+      'could take too long on some values (too many unbounded repetitions such as .* or \\d+, ' +
+      'or too many alternatives); simplify it, anchor it with ^, or use a glob'
+    );
+  }
+  if (!safeRegex(source)) {
+    return 'was refused by the safe-regex check (nested repetition, or syntax it cannot analyse such as lookbehind)';
+  }
+  return undefined;
+}
+
+interface RegexStructure {
+  unbounded: number;
+  choices: number;
+  anchored: boolean;
+}
+
+interface GroupFrame {
+  branches: number;
+  /** An alternation or a repetition somewhere inside. */
+  risky: boolean;
+}
+
+/**
+ * A single pass over a syntactically valid pattern: counts repetitions and
+ * alternatives, and refuses what backtracks exponentially even without
+ * nesting (a repeated group containing alternatives, `(a|aa)+`) and
+ * backreferences (which no bound on repetitions can tame).
+ */
+function analyzeRegex(src: string): RegexStructure | string {
+  const n = src.length;
+  const stack: GroupFrame[] = [{ branches: 1, risky: false }];
+  let unbounded = 0;
+  let choices = 1;
+  /** What a quantifier right here would repeat: nothing, an atom, or a group with its frame. */
+  let last: 'none' | 'atom' | GroupFrame = 'none';
+  let i = 0;
+  while (i < n) {
+    const c = src[i] as string;
+    const top = stack[stack.length - 1] as GroupFrame;
+    if (c === '\\') {
+      const d = src[i + 1] ?? '';
+      if (/[1-9]/.test(d) || (d === 'k' && src[i + 2] === '<')) return 'uses a backreference, which is not allowed';
+      if ((d === 'p' || d === 'P' || d === 'u') && src[i + 2] === '{') {
+        const close = src.indexOf('}', i + 3);
+        i = close < 0 ? n : close + 1;
+      } else {
+        i += 2;
+      }
+      last = 'atom';
+      continue;
+    }
+    if (c === '[') {
+      let j = i + 1;
+      while (j < n && src[j] !== ']') j += src[j] === '\\' ? 2 : 1;
+      i = j + 1;
+      last = 'atom';
+      continue;
+    }
+    if (c === '(') {
+      stack.push({ branches: 1, risky: false });
+      if (src[i + 1] === '?') {
+        // (?:  (?=  (?!  (?<=  (?<!  (?<name>
+        if (src[i + 2] === '<' && src[i + 3] !== '=' && src[i + 3] !== '!') i = src.indexOf('>', i) + 1;
+        else i += src[i + 2] === '<' ? 4 : 3;
+      } else {
+        i++;
+      }
+      last = 'none';
+      continue;
+    }
+    if (c === ')') {
+      const frame = stack.pop() as GroupFrame;
+      choices *= frame.branches;
+      const parent = stack[stack.length - 1] as GroupFrame;
+      if (frame.risky || frame.branches > 1) parent.risky = true;
+      last = frame;
+      i++;
+      continue;
+    }
+    if (c === '|') {
+      top.branches++;
+      last = 'none';
+      i++;
+      continue;
+    }
+    let min = -1;
+    let max = -1;
+    let end = i + 1;
+    if (c === '*') [min, max] = [0, Number.POSITIVE_INFINITY];
+    else if (c === '+') [min, max] = [1, Number.POSITIVE_INFINITY];
+    else if (c === '?') [min, max] = [0, 1];
+    else if (c === '{') {
+      const m = /^\{(\d+)(,(\d*))?\}/.exec(src.slice(i, i + 24));
+      if (m) {
+        min = Number(m[1]);
+        max = m[2] === undefined ? min : m[3] === '' ? Number.POSITIVE_INFINITY : Number(m[3]);
+        end = i + m[0].length;
+      }
+    }
+    if (min < 0) {
+      // Anything else is a literal character or an assertion (^, $, .).
+      last = c === '^' || c === '$' ? 'none' : 'atom';
+      i++;
+      continue;
+    }
+    if (src[end] === '?') end++; // lazy: same worst case
+    if (typeof last === 'object' && (last.risky || last.branches > 1)) {
+      return 'repeats a group that contains alternatives or repetitions (exponential backtracking); use a character class';
+    }
+    if (max === Number.POSITIVE_INFINITY) unbounded++;
+    else choices *= max - min + 1;
+    top.risky = true;
+    last = 'none';
+    i = end;
+  }
+  const root = stack[0] as GroupFrame;
+  choices *= root.branches;
+  return { unbounded, choices, anchored: src[0] === '^' && root.branches === 1 };
+}
+
+// ---------------------------------------------------------------- compilation
+
+/** Matches one value (a scalar; arrays are handled by the caller). */
+class ValueMatcher {
+  readonly #strings = new Set<string>();
+  readonly #numbers = new Set<number>();
+  #true = false;
+  #false = false;
+  #null = false;
+  readonly #globs: string[][] = [];
+  readonly #globMinLength: number[] = [];
+  readonly #regexes: RegExp[] = [];
+  readonly #ranges: FilterRange[] = [];
+  #hasTextMatchers = false;
+  readonly #maxRegexInput: number;
+
+  constructor(maxRegexInput: number) {
+    this.#maxRegexInput = maxRegexInput;
+  }
+
+  addText(text: string): void {
+    this.#strings.add(text);
+    if (NUMERIC.test(text)) this.#numbers.add(Number(text));
+    else if (text === 'true') this.#true = true;
+    else if (text === 'false') this.#false = true;
+    else if (text === 'null') this.#null = true;
+  }
+
+  addNull(): void {
+    this.#null = true;
+  }
+
+  addGlob(parts: string[]): void {
+    this.#globs.push(parts);
+    this.#globMinLength.push(parts.reduce((sum, p) => sum + p.length, 0));
+    this.#hasTextMatchers = true;
+  }
+
+  addRegex(re: RegExp): void {
+    this.#regexes.push(re);
+    this.#hasTextMatchers = true;
+  }
+
+  addRange(range: FilterRange): void {
+    this.#ranges.push(range);
+  }
+
+  matches(v: unknown): boolean {
+    switch (typeof v) {
+      case 'string':
+        if (this.#strings.has(v)) return true;
+        if (this.#ranges.length > 0 && NUMERIC.test(v) && this.#inRange(Number(v))) return true;
+        return this.#hasTextMatchers && this.#matchText(v);
+      case 'number':
+        if (this.#numbers.has(v)) return true;
+        if (this.#ranges.length > 0 && this.#inRange(v)) return true;
+        return this.#hasTextMatchers && this.#matchText(String(v));
+      case 'boolean':
+        if (v ? this.#true : this.#false) return true;
+        return this.#hasTextMatchers && this.#matchText(v ? 'true' : 'false');
+      case 'object':
+        return v === null && this.#null;
+      default:
+        return false;
+    }
+  }
+
+  #inRange(v: number): boolean {
+    for (const r of this.#ranges) {
+      if (
+        (r.gt === undefined || v > r.gt) &&
+        (r.gte === undefined || v >= r.gte) &&
+        (r.lt === undefined || v < r.lt) &&
+        (r.lte === undefined || v <= r.lte)
+      ) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  #matchText(s: string): boolean {
+    const globs = this.#globs;
+    for (let g = 0; g < globs.length; g++) {
+      if (s.length >= (this.#globMinLength[g] as number) && globMatch(s, globs[g] as string[])) return true;
+    }
+    if (this.#regexes.length > 0 && s.length <= this.#maxRegexInput) {
+      for (const re of this.#regexes) if (re.test(s)) return true;
+    }
+    return false;
+  }
+}
+
+/**
+ * Whether `s` matches a glob split at its stars (at least two parts; the caller
+ * checked the length). Leftmost matching of each middle part is exact for
+ * star-only globs, and linear in `s` per part: no backtracking.
+ */
+function globMatch(s: string, parts: string[]): boolean {
+  const first = parts[0] as string;
+  const lastPart = parts[parts.length - 1] as string;
+  if (!s.startsWith(first) || !s.endsWith(lastPart)) return false;
+  let pos = first.length;
+  const end = s.length - lastPart.length;
+  for (let i = 1; i < parts.length - 1; i++) {
+    const p = parts[i] as string;
+    if (p === '') continue;
+    const at = s.indexOf(p, pos);
+    if (at < 0 || at + p.length > end) return false;
+    pos = at + p.length;
+  }
+  return true;
+}
+
+/** Splits a glob at its unescaped stars, unescaping the rest. */
+function globParts(field: string, glob: string): string[] {
+  const parts: string[] = [];
+  let cur = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i];
+    if (c === '\\') {
+      if (i + 1 >= glob.length) fail(field, `the glob ${show(glob)} ends with a lone backslash`);
+      cur += glob[++i];
+    } else if (c === '*') {
+      parts.push(cur);
+      cur = '';
+    } else {
+      cur += c;
+    }
+  }
+  parts.push(cur);
+  return parts;
+}
+
+/** Where a field's value comes from. */
+type Source =
+  | { kind: 'path'; segments: string[]; indexes: number[] }
+  | { kind: 'key' | 'topic' | 'partition' | 'offset' | 'timestamp' }
+  | { kind: 'header'; name: string };
+
+function parseField(field: string, lim: FilterLimits): Source {
+  if (typeof field !== 'string' || field === '') fail(String(field), 'the field name is empty');
+  if (field.length > lim.maxPathLength) fail(field, `the field path is longer than ${lim.maxPathLength} characters`);
+  if (field.startsWith(HEADER_PREFIX)) {
+    const name = field.slice(HEADER_PREFIX.length);
+    if (name === '') fail(field, 'names no header; write $header.<name>');
+    return { kind: 'header', name };
+  }
+  if (field[0] === '$') {
+    if (!META_FIELDS.has(field)) {
+      fail(
+        field,
+        'unknown $ field; use $key, $header.<name>, $topic, $partition, $offset or $timestamp (\\$ for a JSON field starting with $)',
+      );
+    }
+    return { kind: field.slice(1) as 'key' | 'topic' | 'partition' | 'offset' | 'timestamp' };
+  }
+  const segments: string[] = [];
+  let cur = '';
+  for (let i = 0; i < field.length; i++) {
+    const c = field[i];
+    if (c === '\\') {
+      if (i + 1 >= field.length) fail(field, 'the field path ends with a lone backslash');
+      cur += field[++i];
+    } else if (c === '.') {
+      if (cur === '') fail(field, 'the field path has an empty segment');
+      segments.push(cur);
+      cur = '';
+    } else {
+      cur += c;
+    }
+  }
+  if (cur === '') fail(field, 'the field path has an empty segment');
+  segments.push(cur);
+  if (segments.length > lim.maxPathDepth) fail(field, `the field path is deeper than ${lim.maxPathDepth} segments`);
+  const indexes = segments.map((s) => (/^(?:0|[1-9]\d{0,8})$/.test(s) ? Number(s) : -1));
+  return { kind: 'path', segments, indexes };
+}
+
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/** Walks `segments` from `cur`; arrays met on the way fan out (any element may match). */
+function matchPath(cur: unknown, segments: string[], indexes: number[], i: number, m: ValueMatcher): boolean {
+  for (; i < segments.length; i++) {
+    if (cur === null || typeof cur !== 'object') return false;
+    if (Array.isArray(cur)) {
+      const idx = indexes[i] as number;
+      if (idx >= 0) {
+        if (idx >= cur.length) return false;
+        cur = cur[idx];
+        continue;
+      }
+      for (const el of cur) if (matchPath(el, segments, indexes, i, m)) return true;
+      return false;
+    }
+    const seg = segments[i] as string;
+    if (!hasOwn.call(cur, seg)) return false;
+    cur = (cur as Record<string, unknown>)[seg];
+  }
+  if (Array.isArray(cur)) {
+    for (const el of cur) if (m.matches(el)) return true;
+    return false;
+  }
+  return m.matches(cur);
+}
+
+function bufferText(v: unknown): unknown {
+  if (v === undefined || v === null) return null;
+  if (typeof v === 'string') return v;
+  if (Buffer.isBuffer(v)) return v.toString('utf8');
+  return v;
+}
+
+class CompiledField {
+  readonly #source: Source;
+  readonly #matcher: ValueMatcher;
+  readonly #not: boolean;
+
+  constructor(source: Source, matcher: ValueMatcher, not: boolean) {
+    this.#source = source;
+    this.#matcher = matcher;
+    this.#not = not;
+  }
+
+  test(msg: DeserializedMessage): boolean {
+    return this.#find(msg) !== this.#not;
+  }
+
+  #find(msg: DeserializedMessage): boolean {
+    const s = this.#source;
+    const m = this.#matcher;
+    switch (s.kind) {
+      case 'path':
+        return matchPath(msg.message, s.segments, s.indexes, 0, m);
+      case 'key':
+        return m.matches(bufferText(msg.key));
+      case 'topic':
+        return m.matches(msg.topic);
+      case 'partition':
+        return m.matches(msg.partition);
+      case 'offset':
+        return m.matches(msg.offset);
+      case 'timestamp':
+        return msg.timestamp !== undefined && m.matches(msg.timestamp);
+      case 'header': {
+        const headers = msg.headers;
+        if (!headers) return false;
+        for (const h of headers) {
+          if (hasOwn.call(h, s.name) && m.matches(bufferText(h[s.name]))) return true;
+        }
+        return false;
+      }
+    }
+  }
+}
+
+/**
+ * A filter ready to run: build it with {@link compileFilter}. `test` is bound,
+ * so it can be passed around alone, and composes with a `filterer`:
+ * `filterer: (m) => filter.test(m) && myCheck(m)`.
+ */
+export class CompiledFilter {
+  /** The field conditions this filter was compiled from (normalized). */
+  readonly fields: readonly FieldFilter[];
+  readonly #compiled: CompiledField[];
+
+  /** @internal use {@link compileFilter} */
+  constructor(fields: readonly FieldFilter[], compiled: CompiledField[]) {
+    this.fields = Object.freeze([...fields]);
+    this.#compiled = compiled;
+  }
+
+  /** Whether the (deserialized) message passes every field condition. An empty filter keeps everything. */
+  readonly test = (message: DeserializedMessage): boolean => {
+    const fields = this.#compiled;
+    for (let i = 0; i < fields.length; i++) if (!(fields[i] as CompiledField).test(message)) return false;
+    return true;
+  };
+
+  /** Number of field conditions. */
+  get size(): number {
+    return this.#compiled.length;
+  }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof RegExp);
+}
+
+function toFieldFilters(spec: FilterSpec): FieldFilter[] {
+  if (Array.isArray(spec)) return spec as FieldFilter[];
+  if (!isPlainObject(spec)) {
+    throw new InvalidFilterError('a filter must be a list of {field, anyOf, not?} or an object of field → values');
+  }
+  return Object.entries(spec).map(([key, values]) => {
+    const not = key.startsWith('!');
+    const anyOf = (Array.isArray(values) ? values : [values]) as FilterMatcher[];
+    return not ? { field: key.slice(1), anyOf, not } : { field: key, anyOf };
+  });
+}
+
+const RANGE_KEYS = new Set(['gt', 'gte', 'lt', 'lte']);
+
+/**
+ * Validates a filter (a spec from {@link parseFilterQuery}, a hand-written
+ * spec, or an already compiled filter, returned as is) and compiles it.
+ * Every client-supplied part is bounded by `limits` (default {@link FILTER_LIMITS}).
+ *
+ * @throws InvalidFilterError (400) naming the field and what was wrong
+ */
+export function compileFilter(spec: FilterSpec | CompiledFilter, limits: Partial<FilterLimits> = {}): CompiledFilter {
+  if (spec instanceof CompiledFilter) return spec;
+  const lim = { ...FILTER_LIMITS, ...limits };
+  const fields = toFieldFilters(spec);
+  if (fields.length > lim.maxFields) throw new InvalidFilterError(`at most ${lim.maxFields} filter fields are allowed`);
+  let totalValues = 0;
+  let regexes = 0;
+  const compiled: CompiledField[] = [];
+  const normalized: FieldFilter[] = [];
+  for (const f of fields) {
+    if (!isPlainObject(f) || typeof f.field !== 'string' || !Array.isArray(f.anyOf)) {
+      throw new InvalidFilterError('each filter field must be {field: string, anyOf: [...], not?: boolean}');
+    }
+    const field = f.field;
+    const source = parseField(field, lim);
+    if (f.anyOf.length === 0) fail(field, 'lists no values');
+    if (f.anyOf.length > lim.maxValuesPerField) fail(field, `lists more than ${lim.maxValuesPerField} values`);
+    totalValues += f.anyOf.length;
+    if (totalValues > lim.maxTotalValues) {
+      throw new InvalidFilterError(`filters list more than ${lim.maxTotalValues} values in total`);
+    }
+    const matcher = new ValueMatcher(lim.maxRegexInputLength);
+    for (const v of f.anyOf) {
+      if (v === null) matcher.addNull();
+      else if (typeof v === 'string') {
+        if (v.length > lim.maxValueLength) fail(field, `a value is longer than ${lim.maxValueLength} characters`);
+        matcher.addText(v);
+      } else if (typeof v === 'number') {
+        if (!Number.isFinite(v)) fail(field, `${v} is not a finite number`);
+        matcher.addText(String(v));
+      } else if (typeof v === 'boolean') matcher.addText(String(v));
+      else if (v instanceof RegExp) {
+        // The server's own expression: trusted, but `g`/`y` would make test() stateful.
+        matcher.addRegex(/[gy]/.test(v.flags) ? new RegExp(v.source, v.flags.replace(/[gy]/g, '')) : v);
+      } else if (isPlainObject(v) && typeof v.glob === 'string' && Object.keys(v).length === 1) {
+        if (v.glob.length > lim.maxValueLength) fail(field, `a glob is longer than ${lim.maxValueLength} characters`);
+        const parts = globParts(field, v.glob);
+        if (parts.length === 1) matcher.addText(parts[0] as string);
+        else matcher.addGlob(parts);
+      } else if (isPlainObject(v) && typeof v.regex === 'string') {
+        const flags = v.flags ?? '';
+        if (typeof flags !== 'string' || Object.keys(v).some((k) => k !== 'regex' && k !== 'flags')) {
+          fail(field, 'a regex matcher must be {regex: string, flags?: string}');
+        }
+        if (++regexes > lim.maxRegexes) {
+          throw new InvalidFilterError(`at most ${lim.maxRegexes} regular expressions are allowed in a filter`);
+        }
+        const problem = regexProblem(v.regex, flags, lim);
+        if (problem !== undefined) fail(field, `the regular expression /${v.regex.slice(0, 60)}/${flags} ${problem}`);
+        matcher.addRegex(new RegExp(v.regex, flags));
+      } else if (isPlainObject(v) && Object.keys(v).length > 0 && Object.keys(v).every((k) => RANGE_KEYS.has(k))) {
+        const range = v as FilterRange;
+        for (const bound of Object.values(range)) {
+          if (typeof bound !== 'number' || !Number.isFinite(bound)) fail(field, 'range bounds must be finite numbers');
+        }
+        matcher.addRange({ ...range });
+      } else {
+        fail(
+          field,
+          'a value must be a string, number, boolean, null, RegExp, {glob}, {regex, flags?} or {gt?, gte?, lt?, lte?}',
+        );
+      }
+    }
+    const not = f.not === true;
+    compiled.push(new CompiledField(source, matcher, not));
+    normalized.push(not ? { field, anyOf: [...f.anyOf], not } : { field, anyOf: [...f.anyOf] });
+  }
+  return new CompiledFilter(normalized, compiled);
+}
