@@ -34,6 +34,7 @@ export {
   parseFilterQuery,
 } from './lib/filters.ts';
 export { kafkaSse } from './lib/kafka-sse.ts';
+export { type Admission, remoteAddressKey, StreamLimiter, type StreamLimiterOptions } from './lib/limits.ts';
 export {
   type AllowedTopics,
   DEFAULTS,
