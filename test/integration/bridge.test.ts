@@ -415,14 +415,23 @@ describe('kafkaSse: streaming', function () {
         Array.from({ length: 5000 }, (_, i) => ({ value: json(start + i, { filler }) })),
       );
     }
-    bridge = await startBridge(() => ({ assignments: [{ topic, partition: 0, offset: 0 }], options: baseOptions() }));
+    // What a paused stream can hold is what librdkafka had prefetched when it
+    // paused, plus one fetch: 1 MiB each here (4 MiB by default).
+    const prefetch = { 'queued.max.messages.kbytes': 1024, 'fetch.max.bytes': 1024 * 1024 };
+    bridge = await startBridge(() => ({
+      assignments: [{ topic, partition: 0, offset: 0 }],
+      options: baseOptions({ kafkaConfig: prefetch }),
+    }));
     const client = await openStream(`${bridge.url}/`);
     client.pause();
     // ~21 MB are waiting in Kafka; the server must stop reading instead of buffering them.
     await new Promise((r) => setTimeout(r, 1500));
     const res = bridge.responses[0];
     assert.ok(res, 'a response');
-    assert.ok(res.writableLength < 2 * 1024 * 1024, `server buffers ${res.writableLength} bytes for a paused client`);
+    const held = res.writableLength;
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(res.writableLength, held, 'nothing more is read while the client does not read');
+    assert.ok(held < 4 * 1024 * 1024, `server buffers ${held} bytes for a paused client`);
     client.resume();
     await client.until(() => client.messages().length === total, 40000, 'every message after resuming');
     const ns = client.messages().map((e) => (JSON.parse(e.data) as { n: number }).n);
