@@ -35,6 +35,7 @@ export {
 } from './lib/filters.ts';
 export { kafkaSse } from './lib/kafka-sse.ts';
 export { type Admission, remoteAddressKey, StreamLimiter, type StreamLimiterOptions } from './lib/limits.ts';
+export { type BridgeMetrics, type MetricsOptions, OTHER_TOPIC, registerMetrics } from './lib/metrics.ts';
 export {
   type AllowedTopics,
   DEFAULTS,

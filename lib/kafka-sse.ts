@@ -29,6 +29,9 @@ import { StreamWriter, writeJsonError } from './response.ts';
 import { serializeForNdjson, serializeForSse } from './sse-format.ts';
 import type { EndReason, StreamHandle, StreamSnapshot } from './stats.ts';
 
+/** How often a pending rewind checks whether retention removed its message. */
+const REWIND_CHECK_MS = 5000;
+
 /** Thrown inside setup when the client left: not an error, just stop. */
 class ClientGone extends Error {}
 
@@ -96,10 +99,16 @@ class StreamSession {
   #setupMs = 0;
   #delivered = 0;
   #deliveredReported = 0;
+  /** Messages per topic since the last 'sent' event; only for a registry and several topics. */
+  #sentByTopic: Map<string, number> | undefined;
   #skipped = 0;
   #topics: string[] = [];
   #handle: StreamHandle | undefined;
   #maxDurationTimer: NodeJS.Timeout | undefined;
+  #blocked = false;
+  /** Per partition, the first message dropped while blocked: where reading resumes. */
+  readonly #rewinds = new Map<string, { topic: string; partition: number; offset: number }>();
+  #rewindTimer: NodeJS.Timeout | undefined;
   readonly #requestId: string;
 
   constructor(req: IncomingMessage, res: ServerResponse, opts: NormalizedOptions, requestId: string) {
@@ -221,8 +230,8 @@ class StreamSession {
     this.#tracker = new PositionTracker(positions, opts.useTimestampForId);
     const writer = new StreamWriter(this.#res, mode, {
       heartbeatMs: opts.heartbeatMs,
-      onFull: () => consumer.pause(),
-      onDrain: () => consumer.resume(),
+      onFull: () => this.#block(),
+      onDrain: () => this.#unblock(),
       onFlush: opts.registry ? (bytes) => this.#reportSent(bytes) : undefined,
     });
     this.#writer = writer;
@@ -232,6 +241,7 @@ class StreamSession {
       this.#maxDurationTimer = setTimeout(() => void this.#finish('max-duration'), opts.maxDurationMs);
     }
     if (opts.registry) {
+      if (topics.length > 1) this.#sentByTopic = new Map();
       this.#handle = this.#makeHandle(consumer, mode);
       opts.registry.register(this.#handle);
     }
@@ -279,10 +289,74 @@ class StreamSession {
     this.#writer?.control('lost', range);
   }
 
+  /**
+   * The socket is full: stop fetching, and drop what still arrives. node-rdkafka
+   * hands over, without limit, everything its thread already took from
+   * librdkafka, so pausing alone would let a slow client pile up megabytes;
+   * instead each partition remembers the first message it dropped and is
+   * rewound there when the client drains.
+   */
+  #block(): void {
+    this.#blocked = true;
+    this.#consumer?.pause();
+  }
+
+  #unblock(): void {
+    if (!this.#blocked) return;
+    this.#blocked = false;
+    const rewinds = [...this.#rewinds.values()];
+    this.#consumer?.resumeFrom(rewinds);
+    if (rewinds.length > 0) this.#watchRewinds();
+  }
+
+  /**
+   * A rewind waits for the exact message it dropped. Should retention delete
+   * it meanwhile, librdkafka restarts at the oldest retained message instead:
+   * tell the client what was lost and accept what comes.
+   */
+  #watchRewinds(): void {
+    if (this.#rewindTimer) return;
+    this.#rewindTimer = setInterval(() => {
+      if (this.#finished || this.#rewinds.size === 0) {
+        clearInterval(this.#rewindTimer);
+        this.#rewindTimer = undefined;
+        return;
+      }
+      for (const [key, r] of this.#rewinds) {
+        const marks = this.#consumer?.cachedWatermarks(r.topic, r.partition);
+        if (marks && marks.low > r.offset) {
+          this.#rewinds.delete(key);
+          this.#reportLost({
+            topic: r.topic,
+            partition: r.partition,
+            requestedOffset: r.offset,
+            resumedOffset: marks.low,
+            lost: marks.low - r.offset,
+          });
+        }
+      }
+    }, REWIND_CHECK_MS);
+    this.#rewindTimer.unref();
+  }
+
   #onMessage(message: KafkaMessage): void {
     const writer = this.#writer;
     const tracker = this.#tracker;
     if (this.#finished || !writer || !tracker) return;
+    if (this.#blocked || this.#rewinds.size > 0) {
+      const key = `${message.topic}\u0000${message.partition}`;
+      const rewind = this.#rewinds.get(key);
+      if (this.#blocked) {
+        if (!rewind)
+          this.#rewinds.set(key, { topic: message.topic, partition: message.partition, offset: message.offset });
+        return;
+      }
+      if (rewind) {
+        // Messages past the rewind point were already taken before the pause: they come again after it.
+        if (message.offset !== rewind.offset) return;
+        this.#rewinds.delete(key);
+      }
+    }
     tracker.advance(message.topic, message.partition, message.offset, message.timestamp);
     let deserialized: ReturnType<NormalizedOptions['deserializer']>;
     try {
@@ -336,6 +410,8 @@ class StreamSession {
     const payload = deserialized?.message;
     const data = writer.mode === 'sse' ? serializeForSse(payload) : serializeForNdjson(payload);
     this.#delivered++;
+    const byTopic = this.#sentByTopic;
+    if (byTopic !== undefined) byTopic.set(message.topic, (byTopic.get(message.topic) ?? 0) + 1);
     writer.message(data, tracker.id());
   }
 
@@ -365,7 +441,9 @@ class StreamSession {
   #reportSent(bytes: number): void {
     const messages = this.#delivered - this.#deliveredReported;
     this.#deliveredReported = this.#delivered;
-    this.#opts.registry?.emit('sent', { id: this.#requestId, topics: this.#topics }, messages, bytes);
+    const byTopic = this.#sentByTopic;
+    this.#opts.registry?.emit('sent', { id: this.#requestId, topics: this.#topics }, messages, bytes, byTopic);
+    byTopic?.clear();
   }
 
   #onConsumeError(err: Error): void {
@@ -416,6 +494,7 @@ class StreamSession {
     if (this.#finished) return this.#done;
     this.#finished = true;
     if (this.#maxDurationTimer) clearTimeout(this.#maxDurationTimer);
+    if (this.#rewindTimer) clearInterval(this.#rewindTimer);
     if (!this.#clientGone) this.#writer?.end();
     if (this.#handle) this.#opts.registry?.unregister(this.#handle, reason);
     const consumer = this.#consumer;

@@ -48,8 +48,18 @@ export interface StreamRegistryEvents {
   close: [snapshot: StreamSnapshot, reason: EndReason];
   /** A request answered with an error, before or after its stream started. */
   failure: [code: ErrorCode, status: number];
-  /** Messages and bytes written to one stream since the last such event (emitted once per write batch). */
-  sent: [snapshot: { id: string; topics: string[] }, messages: number, bytes: number];
+  /**
+   * Messages and bytes written to one stream since the last such event (emitted
+   * once per write batch). For a stream of several topics, `messagesByTopic`
+   * splits `messages` by topic (it is only valid during the event); for one
+   * topic it is undefined and every message is of `topics[0]`.
+   */
+  sent: [
+    snapshot: { id: string; topics: string[] },
+    messages: number,
+    bytes: number,
+    messagesByTopic: ReadonlyMap<string, number> | undefined,
+  ];
 }
 
 /**
