@@ -110,6 +110,8 @@ class StreamSession {
   readonly #rewinds = new Map<string, { topic: string; partition: number; offset: number }>();
   #rewindTimer: NodeJS.Timeout | undefined;
   readonly #requestId: string;
+  /** The id in the registry: the request id, made unique if another open stream has it (X-Request-ID is client-chosen). */
+  #streamId: string;
 
   constructor(req: IncomingMessage, res: ServerResponse, opts: NormalizedOptions, requestId: string) {
     this.#req = req;
@@ -117,6 +119,7 @@ class StreamSession {
     this.#opts = opts;
     this.#log = opts.logger.child({ requestId });
     this.#requestId = requestId;
+    this.#streamId = requestId;
   }
 
   async run(assignments: Assignments, atTimestamp: unknown): Promise<void> {
@@ -242,6 +245,7 @@ class StreamSession {
     }
     if (opts.registry) {
       if (topics.length > 1) this.#sentByTopic = new Map();
+      this.#streamId = opts.registry.uniqueId(this.#requestId);
       this.#handle = this.#makeHandle(consumer, mode);
       opts.registry.register(this.#handle);
     }
@@ -418,9 +422,9 @@ class StreamSession {
   #makeHandle(consumer: BridgeConsumer, mode: 'sse' | 'ndjson'): StreamHandle {
     const client = this.#req.socket?.remoteAddress ?? 'unknown';
     return {
-      id: this.#requestId,
+      id: this.#streamId,
       snapshot: (): StreamSnapshot => ({
-        id: this.#requestId,
+        id: this.#streamId,
         client,
         topics: this.#topics,
         mode,
@@ -442,7 +446,7 @@ class StreamSession {
     const messages = this.#delivered - this.#deliveredReported;
     this.#deliveredReported = this.#delivered;
     const byTopic = this.#sentByTopic;
-    this.#opts.registry?.emit('sent', { id: this.#requestId, topics: this.#topics }, messages, bytes, byTopic);
+    this.#opts.registry?.emit('sent', { id: this.#streamId, topics: this.#topics }, messages, bytes, byTopic);
     byTopic?.clear();
   }
 

@@ -97,6 +97,12 @@ export class StreamRegistry extends EventEmitter<StreamRegistryEvents> {
     for (const h of [...this.#streams.values()]) h.disconnect();
   }
 
+  /** @internal `id` if no open stream has it, else `id` with a suffix that makes it unique. */
+  uniqueId(id: string): string {
+    if (!this.#streams.has(id)) return id;
+    for (let n = 2; ; n++) if (!this.#streams.has(`${id}~${n}`)) return `${id}~${n}`;
+  }
+
   /** @internal called by kafkaSse when a stream starts. */
   register(handle: StreamHandle): void {
     this.#streams.set(handle.id, handle);

@@ -162,3 +162,37 @@ describe('maxDurationMs', function () {
     next.close();
   });
 });
+
+describe('StreamRegistry ids', function () {
+  this.timeout(30000);
+  let bridge: BridgeServer | undefined;
+
+  afterEach(async () => {
+    await bridge?.close();
+    bridge = undefined;
+    await waitFor(() => openConsumerCount() === 0, 5000, 'every consumer released');
+  });
+
+  it('keeps two streams with the same (client-chosen) X-Request-ID apart, and disconnects the one named', async () => {
+    const topic = uniqueTopic('regids');
+    await createTopic(topic, 1);
+    const registry = new StreamRegistry();
+    bridge = await startBridge(() => ({ assignments: topic, options: baseOptions({ registry }) }));
+    const first = await openStream(`${bridge.url}/`, { 'X-Request-ID': 'same-id' });
+    await waitFor(() => registry.size === 1, 10000, 'the first stream registered');
+    const second = await openStream(`${bridge.url}/`, { 'X-Request-ID': 'same-id' });
+    await waitFor(() => registry.size === 2, 10000, 'both streams registered');
+    assert.deepEqual(
+      registry.list().map((s) => s.id),
+      ['same-id', 'same-id~2'],
+    );
+    assert.equal(registry.disconnect('same-id~2'), true);
+    await second.ended;
+    assert.deepEqual(
+      registry.list().map((s) => s.id),
+      ['same-id'],
+    );
+    first.close();
+    await waitFor(() => registry.size === 0, 5000, 'the registry empty');
+  });
+});
