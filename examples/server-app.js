@@ -6,13 +6,15 @@
 // This module builds the server; examples/server.js reads the environment and
 // runs it. Everything here uses node:http only, so it reads as a template for
 // any framework (see examples/express.js, fastify.js, koa.js, nestjs/).
+import { createHash, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InvalidTimestampError, kafkaSse } from 'kafka-sse-bridge';
+import { InvalidTimestampError, kafkaSse, registerMetrics, StreamLimiter, StreamRegistry } from 'kafka-sse-bridge';
 import Kafka from 'node-rdkafka';
 import pino from 'pino';
+import { Registry } from 'prom-client';
 
 const PUBLIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'public');
 
@@ -42,6 +44,10 @@ const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(
  * @property {import('kafka-sse-bridge').KafkaConfig} [kafkaConfig] Extra librdkafka settings for every consumer. Default: `{}`.
  * @property {number} [shutdownTimeoutMs] How long close() waits for connections before cutting them. Default: `10000`.
  * @property {import('kafka-sse-bridge').Logger} [logger] A pino logger. Default: pino at level `info`.
+ * @property {string | null} [adminToken] Bearer token of `GET /admin/streams` and `DELETE /admin/streams/:id`. `null`: no admin endpoints. Default: the `ADMIN_TOKEN` environment variable, else `null`.
+ * @property {number | null} [ratePerSecond] New streams per second one client address may open on average (token bucket). `null`: no rate limit. Default: `null`.
+ * @property {number} [rateBurst] New streams a client may open at once before `ratePerSecond` applies. Default: `10`.
+ * @property {number | null} [maxDurationMs] End streams after this long so clients reconnect (and spread over servers). Default: `null`.
  */
 
 /**
@@ -72,6 +78,13 @@ export function createServer(config = {}) {
   /** @type {Map<string, number>} */
   const streamsPerIp = new Map();
   const metadata = new MetadataClient(brokers);
+  // Live stats: /metrics for Prometheus, /admin/streams for operators.
+  const registry = new StreamRegistry();
+  const metrics = registerMetrics(registry, { promRegistry: new Registry() });
+  const adminToken = config.adminToken === undefined ? (process.env.ADMIN_TOKEN ?? null) : config.adminToken;
+  const rateLimiter = config.ratePerSecond
+    ? new StreamLimiter({ ratePerSecond: config.ratePerSecond, burst: config.rateBurst ?? 10, key: clientAddress })
+    : null;
   /** @type {import('kafka-sse-bridge').KafkaSseOptions} */
   const streamOptions = {
     kafkaConfig: { ...config.kafkaConfig, 'metadata.broker.list': brokers },
@@ -80,6 +93,10 @@ export function createServer(config = {}) {
     retryMs: config.retryMs === undefined ? 2000 : config.retryMs,
     heartbeatMs: config.heartbeatMs === undefined ? 15_000 : config.heartbeatMs,
     ...(allowedTopics ? { allowedTopics } : {}),
+    // Clients narrow what they receive: ?filter[meta.domain]=en.wikipedia.org&filter[type]=edit,new
+    queryFilters: true,
+    registry,
+    maxDurationMs: config.maxDurationMs ?? null,
   };
 
   /**
@@ -120,6 +137,7 @@ export function createServer(config = {}) {
     const cors = corsHeaders(req);
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (req.method === 'OPTIONS') return preflight(req, res, cors);
+    if (url.pathname === '/metrics' || url.pathname.startsWith('/admin/')) return operations(req, res, url);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return sendError(res, 405, 'METHOD_NOT_ALLOWED', `${req.method} is not supported here`, {
         ...cors,
@@ -195,6 +213,19 @@ export function createServer(config = {}) {
         'Retry-After': '5',
       });
     }
+    if (rateLimiter) {
+      // Only the rate is limited here (concurrency is counted per address below): release at once.
+      const admission = rateLimiter.tryAcquire(req);
+      if (!admission.ok) {
+        const e = admission.error;
+        return sendJson(res, e.statusCode, e.toJSON(), {
+          ...cors,
+          'Cache-Control': 'no-store',
+          'Retry-After': String(e.retryAfterSeconds),
+        });
+      }
+      admission.release();
+    }
     const ip = clientAddress(req);
     const open = streamsPerIp.get(ip) ?? 0;
     if (open >= maxStreamsPerIp) {
@@ -214,6 +245,45 @@ export function createServer(config = {}) {
       streams.delete(done);
     });
     streams.add(done);
+  }
+
+  /**
+   * `GET /metrics` (Prometheus text), and with `Authorization: Bearer <adminToken>`:
+   * `GET /admin/streams` (every open stream with its lag) and
+   * `DELETE /admin/streams/:id` (ends one; an EventSource client reconnects).
+   * @param {http.IncomingMessage} req
+   * @param {http.ServerResponse} res
+   * @param {URL} url
+   */
+  async function operations(req, res, url) {
+    if (url.pathname === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) {
+      const text = await metrics.promRegistry.metrics();
+      res.writeHead(200, { 'Content-Type': metrics.promRegistry.contentType, 'Cache-Control': 'no-store' });
+      return res.end(req.method === 'HEAD' ? undefined : text);
+    }
+    if (adminToken === null || adminToken === '')
+      return sendError(res, 404, 'NOT_FOUND', `Nothing at ${url.pathname}`, {});
+    if (!bearerMatches(req.headers.authorization, adminToken)) {
+      return sendError(res, 401, 'UNAUTHORIZED', 'This endpoint needs Authorization: Bearer <admin token>', {
+        'WWW-Authenticate': 'Bearer realm="admin"',
+      });
+    }
+    if (url.pathname === '/admin/streams' && req.method === 'GET') {
+      return sendJson(res, 200, { streams: registry.list() }, { 'Cache-Control': 'no-store' });
+    }
+    const match = /^\/admin\/streams\/([^/]+)$/.exec(url.pathname);
+    if (match?.[1] !== undefined && req.method === 'DELETE') {
+      let id;
+      try {
+        id = decodeURIComponent(match[1]);
+      } catch {
+        return sendError(res, 400, 'INVALID_ID', 'The stream id is not valid percent-encoding', {});
+      }
+      if (!registry.disconnect(id)) return sendError(res, 404, 'STREAM_NOT_FOUND', 'No open stream has this id', {});
+      res.writeHead(204, { 'Cache-Control': 'no-store' }).end();
+      return;
+    }
+    return sendError(res, 404, 'NOT_FOUND', `Nothing at ${req.method} ${url.pathname}`, {});
   }
 
   /**
@@ -298,6 +368,7 @@ export function createServer(config = {}) {
         server.closeIdleConnections();
         if (server.listening) await closed;
         clearTimeout(cut);
+        metrics.close();
         await metadata.close();
       })();
       return closing;
@@ -320,6 +391,20 @@ export function parseSince(value) {
   if (!ISO_8601.test(v)) return null;
   const ms = Date.parse(v);
   return Number.isFinite(ms) && ms >= 0 ? ms : null;
+}
+
+/**
+ * Whether an Authorization header carries `Bearer <token>`. Both sides are
+ * hashed first so the comparison takes the same time whatever the input's
+ * length, and timingSafeEqual does not reveal how much of the token matched.
+ * @param {string | undefined} header
+ * @param {string} token
+ */
+function bearerMatches(header, token) {
+  const given = /^Bearer[ ]+(\S+)[ ]*$/i.exec(header ?? '')?.[1] ?? '';
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(token).digest();
+  return timingSafeEqual(a, b) && given !== '';
 }
 
 /**
