@@ -45,6 +45,8 @@ export interface BridgeConsumer {
   /** Stops fetching (librdkafka drops what it had prefetched and refetches on resume). */
   pause(): void;
   resume(): void;
+  /** Moves the given partitions back to these offsets, then resumes every partition. */
+  resumeFrom(positions: readonly TopicPartitionOffset[]): void;
   /** Idempotent; resolves once librdkafka has released the consumer. */
   disconnect(): Promise<void>;
 }
@@ -207,6 +209,15 @@ export class RdKafkaBridgeConsumer implements BridgeConsumer {
 
   resume(): void {
     if (this.#connected && !this.#disconnecting && this.#assigned.length > 0) this.#consumer.resume(this.#assigned);
+  }
+
+  resumeFrom(positions: readonly TopicPartitionOffset[]): void {
+    if (!this.#connected || this.#disconnecting) return;
+    // A seek on a paused partition moves where fetching restarts on resume.
+    for (const p of positions) {
+      this.#consumer.seek({ topic: p.topic, partition: p.partition, offset: p.offset }, 0, () => {});
+    }
+    this.resume();
   }
 
   disconnect(): Promise<void> {
