@@ -593,8 +593,22 @@ function parseField(field: string, lim: FilterLimits): Source {
 
 const hasOwn = Object.prototype.hasOwnProperty;
 
-/** Walks `segments` from `cur`; arrays met on the way fan out (any element may match). */
-function matchPath(cur: unknown, segments: string[], indexes: number[], i: number, m: ValueMatcher): boolean {
+/** A compiled path: segments, their array indexes (-1: not an index), and which need an own-property check. */
+interface CompiledPath {
+  segments: string[];
+  indexes: number[];
+  /** Names Object.prototype has (`constructor`, `__proto__`, `toString`…): read only as own properties. */
+  inherited: boolean[];
+}
+
+/**
+ * Walks the path from `cur`; arrays met on the way fan out (any element may
+ * match), and a final array matches when any element does. Plain property
+ * reads, except for names Object.prototype carries, so a payload can never
+ * make a filter see `constructor` or `__proto__` it does not own.
+ */
+function matchPath(cur: unknown, p: CompiledPath, i: number, m: ValueMatcher): boolean {
+  const { segments, indexes, inherited } = p;
   for (; i < segments.length; i++) {
     if (cur === null || typeof cur !== 'object') return false;
     if (Array.isArray(cur)) {
@@ -604,11 +618,11 @@ function matchPath(cur: unknown, segments: string[], indexes: number[], i: numbe
         cur = cur[idx];
         continue;
       }
-      for (const el of cur) if (matchPath(el, segments, indexes, i, m)) return true;
+      for (const el of cur) if (matchPath(el, p, i, m)) return true;
       return false;
     }
     const seg = segments[i] as string;
-    if (!hasOwn.call(cur, seg)) return false;
+    if (inherited[i] && !hasOwn.call(cur, seg)) return false;
     cur = (cur as Record<string, unknown>)[seg];
   }
   if (Array.isArray(cur)) {
@@ -618,52 +632,65 @@ function matchPath(cur: unknown, segments: string[], indexes: number[], i: numbe
   return m.matches(cur);
 }
 
+/**
+ * A key or header value as text. Short ASCII values (the usual keys and
+ * headers) are decoded in JS: about half the cost of Buffer#toString, which
+ * crosses into C++ for every call.
+ */
 function bufferText(v: unknown): unknown {
   if (v === undefined || v === null) return null;
   if (typeof v === 'string') return v;
-  if (Buffer.isBuffer(v)) return v.toString('utf8');
-  return v;
+  if (!Buffer.isBuffer(v)) return v;
+  const n = v.length;
+  if (n > 32) return v.toString('utf8');
+  let s = '';
+  for (let i = 0; i < n; i++) {
+    const c = v[i] as number;
+    if (c > 0x7f) return v.toString('utf8');
+    s += String.fromCharCode(c);
+  }
+  return s;
 }
 
-class CompiledField {
-  readonly #source: Source;
-  readonly #matcher: ValueMatcher;
-  readonly #not: boolean;
+/** One compiled field condition: true when the message passes it. */
+type FieldTest = (msg: DeserializedMessage) => boolean;
 
-  constructor(source: Source, matcher: ValueMatcher, not: boolean) {
-    this.#source = source;
-    this.#matcher = matcher;
-    this.#not = not;
-  }
-
-  test(msg: DeserializedMessage): boolean {
-    return this.#find(msg) !== this.#not;
-  }
-
-  #find(msg: DeserializedMessage): boolean {
-    const s = this.#source;
-    const m = this.#matcher;
-    switch (s.kind) {
-      case 'path':
-        return matchPath(msg.message, s.segments, s.indexes, 0, m);
-      case 'key':
-        return m.matches(bufferText(msg.key));
-      case 'topic':
-        return m.matches(msg.topic);
-      case 'partition':
-        return m.matches(msg.partition);
-      case 'offset':
-        return m.matches(msg.offset);
-      case 'timestamp':
-        return msg.timestamp !== undefined && m.matches(msg.timestamp);
-      case 'header': {
+/** Specialised per source, so the per-message path has no dispatch on the kind. */
+function compileField(source: Source, m: ValueMatcher, not: boolean): FieldTest {
+  switch (source.kind) {
+    case 'path': {
+      const p: CompiledPath = {
+        segments: source.segments,
+        indexes: source.indexes,
+        inherited: source.segments.map((s) => s in Object.prototype),
+      };
+      return (msg) => matchPath(msg.message, p, 0, m) !== not;
+    }
+    case 'key':
+      return (msg) => m.matches(bufferText(msg.key)) !== not;
+    case 'topic':
+      return (msg) => m.matches(msg.topic) !== not;
+    case 'partition':
+      return (msg) => m.matches(msg.partition) !== not;
+    case 'offset':
+      return (msg) => m.matches(msg.offset) !== not;
+    case 'timestamp':
+      return (msg) => (msg.timestamp !== undefined && m.matches(msg.timestamp)) !== not;
+    case 'header': {
+      const name = source.name;
+      return (msg) => {
         const headers = msg.headers;
-        if (!headers) return false;
-        for (const h of headers) {
-          if (hasOwn.call(h, s.name) && m.matches(bufferText(h[s.name]))) return true;
+        let found = false;
+        if (headers) {
+          for (const h of headers) {
+            if (hasOwn.call(h, name) && m.matches(bufferText(h[name]))) {
+              found = true;
+              break;
+            }
+          }
         }
-        return false;
-      }
+        return found !== not;
+      };
     }
   }
 }
@@ -676,10 +703,10 @@ class CompiledField {
 export class CompiledFilter {
   /** The field conditions this filter was compiled from (normalized). */
   readonly fields: readonly FieldFilter[];
-  readonly #compiled: CompiledField[];
+  readonly #compiled: FieldTest[];
 
   /** @internal use {@link compileFilter} */
-  constructor(fields: readonly FieldFilter[], compiled: CompiledField[]) {
+  constructor(fields: readonly FieldFilter[], compiled: FieldTest[]) {
     this.fields = Object.freeze([...fields]);
     this.#compiled = compiled;
   }
@@ -687,7 +714,7 @@ export class CompiledFilter {
   /** Whether the (deserialized) message passes every field condition. An empty filter keeps everything. */
   readonly test = (message: DeserializedMessage): boolean => {
     const fields = this.#compiled;
-    for (let i = 0; i < fields.length; i++) if (!(fields[i] as CompiledField).test(message)) return false;
+    for (let i = 0; i < fields.length; i++) if (!(fields[i] as FieldTest)(message)) return false;
     return true;
   };
 
@@ -729,7 +756,7 @@ export function compileFilter(spec: FilterSpec | CompiledFilter, limits: Partial
   if (fields.length > lim.maxFields) throw new InvalidFilterError(`at most ${lim.maxFields} filter fields are allowed`);
   let totalValues = 0;
   let regexes = 0;
-  const compiled: CompiledField[] = [];
+  const compiled: FieldTest[] = [];
   const normalized: FieldFilter[] = [];
   for (const f of fields) {
     if (!isPlainObject(f) || typeof f.field !== 'string' || !Array.isArray(f.anyOf)) {
@@ -786,7 +813,7 @@ export function compileFilter(spec: FilterSpec | CompiledFilter, limits: Partial
       }
     }
     const not = f.not === true;
-    compiled.push(new CompiledField(source, matcher, not));
+    compiled.push(compileField(source, matcher, not));
     normalized.push(not ? { field, anyOf: [...f.anyOf], not } : { field, anyOf: [...f.anyOf] });
   }
   return new CompiledFilter(normalized, compiled);

@@ -259,6 +259,17 @@ describe('filters: matching', () => {
     assert.equal(keeps('filter[__proto__.x]=1', JSON.parse('{"__proto__":{"x":1}}')), true, 'own JSON keys are fine');
   });
 
+  it('reads getters of class instances a custom deserializer returns', () => {
+    class Change {
+      constructor(readonly raw: { t: string }) {}
+      get type(): string {
+        return this.raw.t;
+      }
+    }
+    assert.equal(keeps('filter[type]=edit', new Change({ t: 'edit' })), true);
+    assert.equal(keeps('filter[constructor.name]=Change', new Change({ t: 'edit' })), false);
+  });
+
   it('reads the Kafka key, headers, topic, partition, offset and timestamp', () => {
     const headers = [{ source: Buffer.from('web') }, { trace: 'abc' }, { source: Buffer.from('api') }];
     const extra = { key: Buffer.from('user-42'), headers, topic: 'rc', partition: 3, offset: 99 };
