@@ -339,6 +339,9 @@ class StreamSession {
           });
         }
       }
+      // Seeks are asynchronous in node-rdkafka; one still waiting after a whole
+      // interval is issued again (a repeated seek to the same offset is harmless).
+      if (!this.#blocked && this.#rewinds.size > 0) this.#consumer?.resumeFrom([...this.#rewinds.values()]);
     }, REWIND_CHECK_MS);
     this.#rewindTimer.unref();
   }
@@ -361,7 +364,7 @@ class StreamSession {
         this.#rewinds.delete(key);
       }
     }
-    tracker.advance(message.topic, message.partition, message.offset, message.timestamp);
+    if (!tracker.advance(message.topic, message.partition, message.offset, message.timestamp)) return;
     let deserialized: ReturnType<NormalizedOptions['deserializer']>;
     try {
       deserialized = this.#opts.deserializer(message);

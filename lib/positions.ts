@@ -376,11 +376,15 @@ export class PositionTracker {
 
   /**
    * Records that the message at `offset` (with its `timestamp`) was consumed,
-   * delivered or not. Returns false for a partition that is not assigned.
+   * delivered or not. Returns false, recording nothing, for a partition that
+   * is not assigned or a message before the current position (a duplicate).
    */
   advance(topic: string, partition: number, offset: number, timestamp: number | undefined): boolean {
     const i = this.#index.get(`${topic}\u0000${partition}`);
     if (i === undefined) return false;
+    // Offsets only move forward: a message before the position was already
+    // processed (a rewind can fetch it again) and must not be sent twice.
+    if (offset < (this.#offsets[i] as number)) return false;
     this.#offsets[i] = offset + 1;
     const isTime = this.#fields[i] === '"timestamp":';
     if (this.#useTimestamps && timestamp !== undefined && timestamp >= 0) {

@@ -983,6 +983,15 @@ describe('positions', () => {
       assert.equal(new PositionTracker([], false).id(), '[]');
     });
 
+    it('refuses a message before the current position (a rewound duplicate) and records nothing', () => {
+      const tracker = new PositionTracker([{ topic: 't', partition: 0, offset: 10, reason: 'offset' }], false);
+      assert.equal(tracker.advance('t', 0, 9, undefined), false);
+      assert.equal(tracker.advance('t', 0, 10, undefined), true);
+      assert.equal(tracker.advance('t', 0, 10, undefined), false);
+      assert.equal(tracker.advance('t', 0, 14, undefined), true, 'a gap (compaction, transaction markers) is fine');
+      assert.equal(tracker.id(), '[{"topic":"t","partition":0,"offset":15}]');
+    });
+
     it('is consistent across many random advances', () => {
       let seed = 12345;
       const rand = (n: number) => {
