@@ -26,7 +26,7 @@ import {
 } from './positions.ts';
 import { lastEventIdOf, requestIdOf, streamModeOf } from './request.ts';
 import { StreamWriter, writeJsonError } from './response.ts';
-import { serializeForNdjson, serializeForSse } from './sse-format.ts';
+import { serializeForNdjson, serializeForSse, sseEvent } from './sse-format.ts';
 import type { EndReason, StreamHandle, StreamSnapshot } from './stats.ts';
 
 /** How often a pending rewind checks whether retention removed its message. */
@@ -106,6 +106,8 @@ class StreamSession {
   #handle: StreamHandle | undefined;
   #maxDurationTimer: NodeJS.Timeout | undefined;
   #blocked = false;
+  /** The id of the last event written; a heartbeat reports the position when it moved past it. */
+  #lastSentId: string | undefined;
   /** Per partition, the first message dropped while blocked: where reading resumes. */
   readonly #rewinds = new Map<string, { topic: string; partition: number; offset: number }>();
   #rewindTimer: NodeJS.Timeout | undefined;
@@ -236,6 +238,7 @@ class StreamSession {
       onFull: () => this.#block(),
       onDrain: () => this.#unblock(),
       onFlush: opts.registry ? (bytes) => this.#reportSent(bytes) : undefined,
+      onIdle: () => this.#positionEvent(),
     });
     this.#writer = writer;
     writer.open(opts.headers, opts.retryMs);
@@ -419,7 +422,21 @@ class StreamSession {
     this.#delivered++;
     const byTopic = this.#sentByTopic;
     if (byTopic !== undefined) byTopic.set(message.topic, (byTopic.get(message.topic) ?? 0) + 1);
-    writer.message(data, tracker.id());
+    this.#lastSentId = tracker.id();
+    writer.message(data, this.#lastSentId);
+  }
+
+  /**
+   * When filtered or undeserializable messages moved the resume position past
+   * the last event's id, the heartbeat becomes a `position` event carrying the
+   * new id (EventSource remembers the id of any event with data), so a
+   * reconnect does not read those messages again.
+   */
+  #positionEvent(): string | undefined {
+    const id = this.#tracker?.id();
+    if (id === undefined || id === this.#lastSentId || this.#blocked) return undefined;
+    this.#lastSentId = id;
+    return sseEvent('position', '{}', id);
   }
 
   #makeHandle(consumer: BridgeConsumer, mode: 'sse' | 'ndjson'): StreamHandle {

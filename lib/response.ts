@@ -73,6 +73,7 @@ export class StreamWriter {
   readonly #onFull: () => void;
   readonly #onDrain: () => void;
   readonly #onFlush: ((bytes: number) => void) | undefined;
+  readonly #onIdle: (() => string | undefined) | undefined;
   #pending = '';
   #flushScheduled = false;
   #full = false;
@@ -93,6 +94,8 @@ export class StreamWriter {
       onDrain: () => void;
       /** Called after each write with the bytes written. */
       onFlush?: ((bytes: number) => void) | undefined;
+      /** At heartbeat time (SSE only): an event to write instead of the comment, or undefined. */
+      onIdle?: (() => string | undefined) | undefined;
     },
   ) {
     this.#res = res;
@@ -101,6 +104,7 @@ export class StreamWriter {
     this.#onFull = options.onFull;
     this.#onDrain = options.onDrain;
     this.#onFlush = options.onFlush;
+    this.#onIdle = options.onIdle;
   }
 
   /** True while the socket is full and the writer waits for 'drain'. */
@@ -215,8 +219,10 @@ export class StreamWriter {
       () => {
         if (this.#ended) return;
         if (Date.now() - this.#lastWrite >= heartbeatMs && !this.#full) {
-          // SSE: a comment, ignored by clients. NDJSON: an empty line, which NDJSON readers skip.
-          this.#pending += this.mode === 'sse' ? sseComment() : '\n';
+          // SSE: a comment, ignored by clients, unless the stream has a moved
+          // resume position to report. NDJSON: an empty line, which NDJSON readers skip.
+          const position = this.mode === 'sse' ? this.#onIdle?.() : undefined;
+          this.#pending += position ?? (this.mode === 'sse' ? sseComment() : '\n');
           this.flush();
         }
         this.#scheduleHeartbeat();

@@ -7,7 +7,7 @@ import { type Assignments, type KafkaSseOptions, kafkaSse } from '../../index.ts
 import { brokers } from './kafka.ts';
 
 /** Tests assert on the wire, not on logs: keep the output readable (LOG_LEVEL=info to see them). */
-const quiet = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
+export const quietLogger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
 
 export interface BridgeServer {
   url: string;
@@ -31,7 +31,7 @@ type Route = (req: IncomingMessage) => {
 /** Options every test stream gets unless overridden. */
 export function baseOptions(extra: KafkaSseOptions = {}): KafkaSseOptions {
   return {
-    logger: quiet,
+    logger: quietLogger,
     ...extra,
     kafkaConfig: { 'metadata.broker.list': brokers(), ...(extra.kafkaConfig ?? {}) },
   };

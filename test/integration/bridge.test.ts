@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { EventSource } from 'eventsource';
 import { openConsumerCount } from '../../index.ts';
-import { type BridgeServer, baseOptions, startBridge } from '../helpers/bridge-server.ts';
+import { type BridgeServer, baseOptions, quietLogger, startBridge } from '../helpers/bridge-server.ts';
 import { createTopic, deleteRecordsBefore, produce, uniqueTopic } from '../helpers/kafka.ts';
 import { getJson, openStream } from '../helpers/sse-client.ts';
 
@@ -321,6 +321,30 @@ describe('kafkaSse: streaming', function () {
     client.close();
   });
 
+  it('reports a resume position moved by filtered-out messages at heartbeat time', async () => {
+    const topic = uniqueTopic('position');
+    await createTopic(topic, 1);
+    bridge = await startBridge(() => ({
+      assignments: [{ topic, partition: 0, offset: 0 }],
+      options: baseOptions({ heartbeatMs: 150, filterer: (m) => (m.message as { n: number }).n >= 100 }),
+    }));
+    const client = await openStream(`${bridge.url}/`);
+    await produce(
+      topic,
+      Array.from({ length: 5 }, (_, i) => ({ value: json(i) })),
+    );
+    const expectedId = JSON.stringify([{ topic, partition: 0, offset: 5 }]);
+    await client.until(
+      () => client.events.some((e) => e.event === 'position' && e.id === expectedId),
+      5000,
+      'position',
+    );
+    assert.equal(client.messages().length, 0);
+    const position = client.events.find((e) => e.id === expectedId);
+    assert.deepEqual(position, { event: 'position', id: expectedId, data: '{}' });
+    client.close();
+  });
+
   it('ends the stream with an error event when the filterer throws, without leaking the message', async () => {
     const topic = uniqueTopic('filterthrow');
     await createTopic(topic, 1);
@@ -592,6 +616,7 @@ describe('kafkaSse: errors before the stream', function () {
     bridge = await startBridge(() => ({
       assignments: 'anything',
       options: {
+        logger: quietLogger,
         kafkaConfig: { 'metadata.broker.list': '127.0.0.1:1' },
         connectTimeoutMs: 800,
         unavailableRetryMs: 3000,
@@ -621,7 +646,13 @@ describe('kafkaSse: errors before the stream', function () {
       await new Promise((r) => setTimeout(r, delay));
       req.destroy();
     }
-    await waitFor(() => bridge?.streams.length === 6, 5000, 'six requests');
+    // A request destroyed at once may never reach the server; wait until arrivals stop.
+    let seen = -1;
+    while (seen !== bridge.streams.length) {
+      seen = bridge.streams.length;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    assert.ok(bridge.streams.length >= 3, `${bridge.streams.length} requests reached the server`);
     await bridge.close();
     bridge = undefined;
     assert.equal(openConsumerCount(), 0);
