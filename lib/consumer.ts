@@ -68,7 +68,7 @@ const CONSUME_WAIT_MS = 50;
  * for this long.
  */
 const QUIESCE_MS = 20;
-const QUIESCE_MAX_ROUNDS = 25;
+const QUIESCE_MAX_ROUNDS = 50;
 
 /** Live count of consumers created and not yet fully disconnected, for leak checks. */
 let openConsumers = 0;
@@ -253,10 +253,16 @@ export class RdKafkaBridgeConsumer implements BridgeConsumer {
       // Not connected any more: nothing can be in flight.
       return;
     }
+    // A round is a timer plus a setImmediate: the timer alone can fire before
+    // the poll phase delivers what the consume thread queued while the event
+    // loop was busy. Two quiet rounds in a row mean the queue is empty.
     let seen = this.#arrivals;
-    for (let round = 0; round < QUIESCE_MAX_ROUNDS; round++) {
+    let quiet = 0;
+    for (let round = 0; round < QUIESCE_MAX_ROUNDS && quiet < 2; round++) {
       await new Promise((r) => setTimeout(r, QUIESCE_MS));
-      if (this.#arrivals === seen) return;
+      await new Promise((r) => setImmediate(r));
+      if (this.#arrivals === seen) quiet++;
+      else quiet = 0;
       seen = this.#arrivals;
     }
   }

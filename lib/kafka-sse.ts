@@ -418,7 +418,19 @@ class StreamSession {
       }
     }
     const payload = deserialized?.message;
-    const data = writer.mode === 'sse' ? serializeForSse(payload) : serializeForNdjson(payload);
+    let data: string;
+    try {
+      data = writer.mode === 'sse' ? serializeForSse(payload) : serializeForNdjson(payload);
+    } catch (err) {
+      // A BigInt, a cycle, or nesting too deep for JSON.stringify: skipped like
+      // an undeserializable message, never thrown into node-rdkafka's callback.
+      this.#skipped++;
+      this.#log.warn(
+        { err, topic: message.topic, partition: message.partition, offset: message.offset },
+        'message skipped: it cannot be serialized',
+      );
+      return;
+    }
     this.#delivered++;
     const byTopic = this.#sentByTopic;
     if (byTopic !== undefined) byTopic.set(message.topic, (byTopic.get(message.topic) ?? 0) + 1);

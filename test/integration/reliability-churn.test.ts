@@ -18,12 +18,6 @@ type Kind = (typeof KINDS)[number];
 /** Exits before any message flowed: the consume loop never started. */
 const SETUP_KINDS: readonly Kind[] = ['setup', 'refused'];
 
-/**
- * Tests of a library bug not fixed yet: skipped, unless RUN_KNOWN_BUGS=1 (to
- * check a fix, or to measure with one applied).
- */
-const itKnownBug = process.env.RUN_KNOWN_BUGS === '1' ? it : it.skip;
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -198,17 +192,9 @@ describe('reliability: connect/disconnect churn', function () {
     await churn(SETUP_KINDS, CYCLES, 'churn: setup exits');
   });
 
-  // BUG: lib/consumer.ts #quiesce() can return while the consume thread's last
-  // messages still wait in node-rdkafka's async queue (its 20 ms timer fires in
-  // the timers phase, before the poll phase delivers them when the event loop
-  // was busy). disconnect() then drops them undestroyed and librdkafka's
-  // rd_kafka_destroy() waits for them forever: the kafkaSse() promise never
-  // settles, openConsumerCount() stays > 0, and a libuv pool thread (1 of 4) is
-  // blocked for good (gdb: KafkaConsumerDisconnect::Execute → ~KafkaConsumerImpl
-  // → rd_kafka_destroy_app → thrd_join). Fails in about 1 run of 2 here; passes
-  // 3 runs of 3 with `await new Promise((r) => setImmediate(r))` after the
-  // setTimeout in each quiesce round.
-  itKnownBug('leaves nothing behind when clients vanish mid-batch, on backpressure and after reading', async () => {
+  // Guards the quiesce before disconnect (lib/consumer.ts): a message left in
+  // node-rdkafka's async queue at disconnect would make librdkafka wait forever.
+  it('leaves nothing behind when clients vanish mid-batch, on backpressure and after reading', async () => {
     await churn(KINDS, CYCLES, 'churn: every exit');
   });
 });
