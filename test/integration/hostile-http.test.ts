@@ -16,7 +16,7 @@ import { createTopic, produce, uniqueTopic } from '../helpers/kafka.ts';
 import { waitFor } from '../helpers/process-stats.ts';
 import { knob, recordFigures } from '../helpers/soak.ts';
 
-const RUNS = knob('HOSTILE_HTTP_RUNS', 1200, 20_000);
+const RUNS = knob('HOSTILE_HTTP_RUNS', 1200, 8000);
 /** Below Node's 16 KiB limit for the request head, so the library (not Node's parser) judges the input. */
 const MAX_FIELD = 12_000;
 const STREAM_TYPES = new Set(['text/event-stream; charset=utf-8', 'application/x-ndjson; charset=utf-8']);

@@ -16,7 +16,7 @@ import { TrackedEventSource } from '../helpers/tracked-eventsource.ts';
 const PARTITIONS = 3;
 /** Clients streaming before the crash; every other one has its stream cut while the broker is down. */
 const CLIENTS = knob('RESTART_CLIENTS', 4, 12);
-const RESTARTS = knob('RESTART_ROUNDS', 1, 3);
+const RESTARTS = knob('RESTART_ROUNDS', 1, 2);
 /** Messages per second produced while the clients stream (and while the broker is down: they queue). */
 const RATE = knob('RESTART_RATE', 50, 200);
 const CONNECT_TIMEOUT_MS = 2000;
