@@ -136,10 +136,16 @@ export interface NormalizedOptions {
 export const KAFKA_DEFAULTS: Readonly<Record<string, string | number | boolean>> = Object.freeze({
   'client.id': 'kafka-sse-bridge',
   'group.id': 'kafka-sse-bridge',
-  'queued.min.messages': 1000,
   'queued.max.messages.kbytes': 4096,
   'fetch.max.bytes': 4 * 1024 * 1024,
   'fetch.wait.max.ms': 500,
+  // librdkafka waits this long before fetching again once its queue holds
+  // queued.max.messages.kbytes; at its default (1000 ms) a replay stalls for a
+  // second at a time. Measured in bench/: replay and live latency both need it short.
+  'fetch.queue.backoff.ms': 10,
+  // Half of this is waited before connecting to the broker named by the
+  // bootstrap metadata: at the default (100 ms) it is most of a stream's setup time.
+  'reconnect.backoff.ms': 10,
   'socket.keepalive.enable': true,
   'auto.offset.reset': 'earliest',
   'enable.partition.eof': false,

@@ -14,6 +14,13 @@ export type StreamMode = 'sse' | 'ndjson';
  */
 const MAX_BATCH_CHARS = 256 * 1024;
 
+/**
+ * Bytes buffered in the response past which the stream stops reading Kafka
+ * until the client drains them: with one batch, what a stalled client can
+ * cost the server.
+ */
+export const HIGH_WATER_BYTES = 1024 * 1024;
+
 const SSE_HEADERS: Readonly<Record<string, string>> = {
   'Content-Type': 'text/event-stream; charset=utf-8',
   'Cache-Control': 'no-cache, no-transform',
@@ -167,7 +174,10 @@ export class StreamWriter {
     // Frameworks' compression middleware (e.g. Express's) buffers until told to flush.
     const maybeFlush = (this.#res as ServerResponse & { flush?: () => void }).flush;
     if (typeof maybeFlush === 'function') maybeFlush.call(this.#res);
-    if (!ok && !this.#full) {
+    // A socket's own high-water mark (16 KiB) is reached all the time by a
+    // client that parses a little slower than we read; stopping Kafka there
+    // costs a refetch each time. Stop only past HIGH_WATER_BYTES buffered.
+    if (!ok && !this.#full && this.#res.writableLength >= HIGH_WATER_BYTES) {
       this.#full = true;
       this.#onFull();
     }
