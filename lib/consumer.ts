@@ -45,6 +45,8 @@ export interface BridgeConsumer {
   /** Stops fetching (librdkafka drops what it had prefetched and refetches on resume). */
   pause(): void;
   resume(): void;
+  /** How many callbacks the consume thread has made so far (messages and errors): a liveness signal. */
+  deliveries(): number;
   /** Moves the given partitions back to these offsets, then resumes every partition. */
   resumeFrom(positions: readonly TopicPartitionOffset[]): void;
   /** Idempotent; resolves once librdkafka has released the consumer. */
@@ -209,6 +211,10 @@ export class RdKafkaBridgeConsumer implements BridgeConsumer {
 
   resume(): void {
     if (this.#connected && !this.#disconnecting && this.#assigned.length > 0) this.#consumer.resume(this.#assigned);
+  }
+
+  deliveries(): number {
+    return this.#arrivals;
   }
 
   resumeFrom(positions: readonly TopicPartitionOffset[]): void {

@@ -29,6 +29,15 @@ import { StreamWriter, writeJsonError } from './response.ts';
 import { serializeForNdjson, serializeForSse, sseEvent } from './sse-format.ts';
 import type { EndReason, StreamHandle, StreamSnapshot } from './stats.ts';
 
+/**
+ * How often a stream checks that its consumer still delivers. node-rdkafka's
+ * flowing loop stops for good on some errors (e.g. all brokers down during a
+ * broker restart) without telling anyone until disconnect; librdkafka keeps
+ * fetching meanwhile, so "the partition's end moved past us and nothing
+ * arrived for two checks" means the stream is stuck.
+ */
+const WATCHDOG_MS = 5000;
+
 /** How often a pending rewind checks whether retention removed its message. */
 const REWIND_CHECK_MS = 5000;
 
@@ -111,6 +120,7 @@ class StreamSession {
   /** Per partition, the first message dropped while blocked: where reading resumes. */
   readonly #rewinds = new Map<string, { topic: string; partition: number; offset: number }>();
   #rewindTimer: NodeJS.Timeout | undefined;
+  #watchdogTimer: NodeJS.Timeout | undefined;
   readonly #requestId: string;
   /** The id in the registry: the request id, made unique if another open stream has it (X-Request-ID is client-chosen). */
   #streamId: string;
@@ -270,6 +280,7 @@ class StreamSession {
       (message) => this.#onMessage(message),
       (err) => this.#onConsumeError(err),
     );
+    this.#startWatchdog(consumer);
   }
 
   async #checkAllowed(topics: readonly string[]): Promise<void> {
@@ -482,6 +493,29 @@ class StreamSession {
     byTopic?.clear();
   }
 
+  #startWatchdog(consumer: BridgeConsumer): void {
+    let seen = consumer.deliveries();
+    let suspect = 0;
+    this.#watchdogTimer = setInterval(() => {
+      const now = consumer.deliveries();
+      const behind = (this.#tracker?.nextOffsets() ?? []).some((p) => {
+        const marks = consumer.cachedWatermarks(p.topic, p.partition);
+        return marks !== undefined && marks.high > p.nextOffset;
+      });
+      suspect = now === seen && behind && !this.#blocked ? suspect + 1 : 0;
+      seen = now;
+      if (suspect >= 2) {
+        this.#log.error('the consumer stopped delivering; ending the stream so the client resumes elsewhere');
+        this.#endWithError(
+          new KafkaConsumeError('Reading from Kafka stalled; reconnect to resume', {
+            cause: new Error('no delivery while the partition end moved'),
+          }),
+        );
+      }
+    }, WATCHDOG_MS);
+    this.#watchdogTimer.unref();
+  }
+
   #onConsumeError(err: Error): void {
     this.#log.error({ err }, 'consuming failed; ending the stream');
     this.#endWithError(new KafkaConsumeError('Reading from Kafka failed', { cause: err }));
@@ -531,6 +565,7 @@ class StreamSession {
     this.#finished = true;
     if (this.#maxDurationTimer) clearTimeout(this.#maxDurationTimer);
     if (this.#rewindTimer) clearInterval(this.#rewindTimer);
+    if (this.#watchdogTimer) clearInterval(this.#watchdogTimer);
     if (!this.#clientGone) this.#writer?.end();
     if (this.#handle) this.#opts.registry?.unregister(this.#handle, reason);
     const consumer = this.#consumer;

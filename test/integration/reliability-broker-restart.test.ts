@@ -13,9 +13,6 @@ import { knob, recordFigures } from '../helpers/soak.ts';
 import { getJson, openStream } from '../helpers/sse-client.ts';
 import { TrackedEventSource } from '../helpers/tracked-eventsource.ts';
 
-/** Tests of a library bug not fixed yet: skipped unless RUN_KNOWN_BUGS=1. */
-const itKnownBug = process.env.RUN_KNOWN_BUGS === '1' ? it : it.skip;
-
 const PARTITIONS = 3;
 /** Clients streaming before the crash; every other one has its stream cut while the broker is down. */
 const CLIENTS = knob('RESTART_CLIENTS', 4, 12);
@@ -230,17 +227,10 @@ describe('reliability: broker restart mid-stream', function () {
     await scenario(true, topic);
   });
 
-  // BUG: a stream that stays open through the outage can stall for good after
-  // the broker is back: the client stays connected (heartbeats go on) but no
-  // message arrives again (seen with 12 clients at 200 messages/s: one client
-  // stuck at 1,069 messages for 60 s, 1 connection, readyState OPEN). Likely
-  // cause, not yet confirmed: with event_cb off, librdkafka hands errors such
-  // as "all brokers down" to the consumer queue; node-rdkafka's flowing-mode
-  // loop (KafkaConsumerConsumeLoop::ConsumeLoop) stops on any message error
-  // other than a timeout or EOF and reports it only at disconnect, so
-  // kafkaSse's onError never runs. Expected: the stream resumes, or ends with
-  // an error event so that EventSource reconnects with its Last-Event-ID.
-  itKnownBug('loses nothing when streams stay open through a SIGKILL and restart', async () => {
+  // Guards the stall watchdog (lib/kafka-sse.ts): node-rdkafka's flowing loop can
+  // stop for good on an error during the outage; the stream must then end with an
+  // error event so that EventSource reconnects with its Last-Event-ID.
+  it('loses nothing when streams stay open through a SIGKILL and restart', async () => {
     const topic = `restart-open-${Date.now().toString(36)}`;
     await (broker as PrivateBroker).createTopic(topic, PARTITIONS);
     await scenario(false, topic);
