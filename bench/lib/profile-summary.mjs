@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// Summarizes a .cpuprofile (node --cpu-prof): self time by function and by
+// file, the top N. Usage: node bench/lib/profile-summary.mjs <file> [N]
+import fs from 'node:fs';
+
+const [file, topArg] = process.argv.slice(2);
+const top = Number(topArg ?? 25);
+const prof = JSON.parse(fs.readFileSync(file, 'utf8'));
+const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+const self = new Map();
+const dts = prof.timeDeltas;
+for (let i = 0; i < prof.samples.length; i++) {
+  const id = prof.samples[i];
+  self.set(id, (self.get(id) ?? 0) + (dts[i] ?? 0));
+}
+const total = [...self.values()].reduce((a, b) => a + b, 0);
+const byFn = new Map();
+const byFile = new Map();
+for (const [id, t] of self) {
+  const cf = byId.get(id).callFrame;
+  const where = cf.url ? cf.url.replace(/^file:\/\//, '').replace(/.*node_modules\//, '') : '(native)';
+  const fn = `${cf.functionName || '(anonymous)'} ${where.split('/').slice(-2).join('/')}:${cf.lineNumber + 1}`;
+  byFn.set(fn, (byFn.get(fn) ?? 0) + t);
+  const f = cf.url ? where.split('/').slice(-2).join('/') : cf.functionName;
+  byFile.set(f, (byFile.get(f) ?? 0) + t);
+}
+const show = (title, m) => {
+  console.log(`\n${title} (total ${(total / 1000).toFixed(0)} ms)`);
+  for (const [k, t] of [...m].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    console.log(`${((100 * t) / total).toFixed(1).padStart(5)}%  ${(t / 1000).toFixed(0).padStart(6)} ms  ${k}`);
+  }
+};
+show('self time by function', byFn);
+show('self time by file', byFile);

@@ -1,0 +1,746 @@
+#!/usr/bin/env node
+// The benchmark runner: every scenario against kafka-sse-bridge, the
+// predecessor (kafka-sse 0.4.2) and the floor (kcat), in one run, on the same
+// broker and the same data. Started by scripts/bench.mjs (`npm run bench`).
+//
+//   --quick                 smaller sizes, shorter phases (for trying things)
+//   --scenario=a,b          replay, live, clients, ttfe (default: all)
+//   --contenders=a,b        bridge, predecessor, kcat, bridge@<variant>, fanout (default: per scenario, below)
+//   --<scenario>-contenders=a,b  the same for one scenario
+//   --clients=100,500,1000  client counts of the "clients" scenario
+//   --bridge-config=<json>  librdkafka settings added to the bridge's (experiments)
+//   --http-hwm=<bytes>      the servers' socket write high-water mark (experiments)
+//   --replay-partitions=1,6 partition counts of the replay topics
+//   --replay-runs=<n>       runs per contender (kcat and bridge)
+//   --profile               run the bridge under --cpu-prof, stats to bench/results/tmp
+//   --out=<dir>             where RESULTS.md, results.json and chart.* go (default bench/)
+//   --label=<text>          a note stored with the results
+//   --report-only           only rewrite RESULTS.md and chart.* from --out's results.json
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { writeChart } from './lib/chart.mjs';
+import { BROKERS, Histogram, machine, median, ProcSampler, procStats, pssKb, round, sleep } from './lib/common.mjs';
+import { closeAdmin, createTopic, deleteTopic, highWatermark, listTopics } from './lib/kafka-admin.mjs';
+import { BENCH_DIR, killAll, node } from './lib/proc.mjs';
+import { writeReport } from './lib/report.mjs';
+import { parseContender, VARIANTS } from './variants.mjs';
+
+const ROOT = path.resolve(BENCH_DIR, '..');
+const TMP = path.join(BENCH_DIR, 'results', 'tmp');
+
+// ---- options ----
+
+function parseArgs(argv) {
+  const o = {};
+  for (const a of argv) {
+    const m = /^--([^=]+)(?:=(.*))?$/.exec(a);
+    if (!m) throw new Error(`unknown argument ${a}`);
+    o[m[1]] = m[2] ?? true;
+  }
+  return o;
+}
+const argv = parseArgs(process.argv.slice(2));
+const QUICK = Boolean(argv.quick);
+const SCENARIOS = String(argv.scenario ?? 'replay,live,clients,ttfe').split(',');
+/**
+ * Who runs in which scenario. bridge@tuned (the changes recommended in
+ * bench/findings.md, applied through options) runs beside the defaults where it
+ * changes the outcome; fanout is a prototype of a shared live tail, measured in
+ * the many-clients scenario only. --contenders overrides all of this.
+ */
+const DEFAULT_CONTENDERS = {
+  replay: ['kcat', 'bridge', 'bridge@tuned', 'predecessor'],
+  live: ['kcat', 'bridge', 'bridge@tuned', 'predecessor'],
+  clients: ['kcat', 'bridge', 'predecessor', 'fanout'],
+  ttfe: ['kcat', 'bridge', 'bridge@tuned', 'predecessor'],
+};
+const contendersOf = (scenario) =>
+  String(argv[`${scenario}-contenders`] ?? argv.contenders ?? DEFAULT_CONTENDERS[scenario].join(',')).split(',');
+const CONTENDERS = [...new Set(SCENARIOS.flatMap(contendersOf))];
+const OUT = path.resolve(ROOT, String(argv.out ?? 'bench'));
+const PROFILE = Boolean(argv.profile);
+const BRIDGE_CONFIG = argv['bridge-config'] ? JSON.parse(argv['bridge-config']) : {};
+const PREDECESSOR_THREADPOOL = Number(argv['predecessor-threadpool'] ?? 128);
+const HTTP_HWM = argv['http-hwm'] ? Number(argv['http-hwm']) : null;
+const REPLAY_PARTITIONS = String(argv['replay-partitions'] ?? '1,6')
+  .split(',')
+  .map(Number);
+
+/** Sizes. The full run uses the sizes of issue 5; --quick is for development only. */
+const S = {
+  replayMessages: Number(argv['replay-messages'] ?? (QUICK ? 50_000 : 200_000)),
+  messageBytes: 600,
+  replayRuns: Number(argv['replay-runs'] ?? (QUICK ? 1 : 3)),
+  replayTimeoutS: QUICK ? 20 : 45,
+  liveRate: 1000,
+  liveSeconds: QUICK ? 10 : 30,
+  clientCounts: String(argv.clients ?? (QUICK ? '100,500' : '100,500,1000'))
+    .split(',')
+    .map(Number),
+  clientsRate: 100,
+  clientsSeconds: QUICK ? 8 : 15,
+  clientsPerProcess: 250,
+  clientsGraceS: 5,
+  rampPerSec: 250,
+  ttfeSamples: QUICK ? 5 : 10,
+};
+
+const RUN_ID = `${Date.now().toString(36)}`;
+const topicName = (what) => `bench-${what}-${RUN_ID}`;
+const createdTopics = [];
+
+function log(...a) {
+  const t = new Date().toISOString().slice(11, 19);
+  console.log(`[${t}]`, ...a);
+}
+
+// ---- environment ----
+
+function versions() {
+  const read = (p) => {
+    try {
+      return JSON.parse(fs.readFileSync(p, 'utf8'));
+    } catch {
+      return null;
+    }
+  };
+  const kcat = spawnSync('kcat', ['-V'], { encoding: 'utf8' });
+  const kcatVersion = /Version (\S+).*?librdkafka (\S+)/s.exec(kcat.stdout ?? '');
+  let kafka = 'unknown';
+  try {
+    const cp = fs.readFileSync(path.join(ROOT, '.kafka', 'classpath-pinned.txt'), 'utf8');
+    kafka = /kafka_[\d.]+-([\d.]+)\.jar/.exec(cp)?.[1] ?? kafka;
+  } catch {
+    // another broker (KAFKA_BROKERS)
+  }
+  let commit = 'unknown';
+  let dirty = false;
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    dirty = execFileSync('git', ['status', '--porcelain', '--', 'lib', 'index.ts'], { cwd: ROOT, encoding: 'utf8' })
+      .trim()
+      .includes(' ');
+  } catch {
+    // not a checkout
+  }
+  return {
+    bridge: `${read(path.join(ROOT, 'package.json'))?.version} (${commit}${dirty ? ', lib/ modified' : ''})`,
+    predecessor: read(path.join(BENCH_DIR, 'node_modules', 'kafka-sse', 'package.json'))?.version ?? 'not installed',
+    nodeRdkafkaBridge: read(path.join(ROOT, 'node_modules', 'node-rdkafka', 'package.json'))?.version,
+    nodeRdkafkaPredecessor: read(path.join(BENCH_DIR, 'node_modules', 'node-rdkafka', 'package.json'))?.version,
+    librdkafka: read(path.join(ROOT, 'node_modules', 'node-rdkafka', 'package.json'))?.librdkafka,
+    kcat: kcatVersion ? `${kcatVersion[1]} (librdkafka ${kcatVersion[2]})` : 'not installed',
+    kafka,
+    eventsourceParser: read(path.join(ROOT, 'node_modules', 'eventsource-parser', 'package.json'))?.version,
+    node: process.version,
+  };
+}
+
+/** CPU busy time of the whole machine (all cores), in seconds, from /proc/stat. */
+function machineCpuSeconds() {
+  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = line[3] + line[4];
+  const total = line.reduce((a, b) => a + b, 0);
+  return { busy: (total - idle) / 100, total: total / 100 };
+}
+
+/** Processes not started by this run that used noticeable CPU over one second. */
+function otherActivity(ownPids) {
+  const snap = () => {
+    const m = new Map();
+    for (const d of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+        const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        m.set(Number(d), { comm, cpu: (Number(rest[11]) + Number(rest[12])) / 100, ppid: Number(rest[1]) });
+      } catch {
+        // gone
+      }
+    }
+    return m;
+  };
+  const a = snap();
+  spawnSync('sleep', ['1']);
+  const b = snap();
+  const out = [];
+  for (const [pid, x] of b) {
+    const before = a.get(pid);
+    if (!before || ownPids.has(pid) || pid === process.pid) continue;
+    const pct = (x.cpu - before.cpu) * 100;
+    if (pct >= 10) out.push({ pid, comm: x.comm, cpuPct: round(pct) });
+  }
+  return out;
+}
+
+/** The broker's pid when it is the local one of scripts/kafka.mjs (its CPU is reported beside the servers'). */
+function brokerPid() {
+  try {
+    const pid = Number(fs.readFileSync(path.join(ROOT, '.kafka', 'broker.pid'), 'utf8').trim());
+    return fs.existsSync(`/proc/${pid}`) ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+// ---- contenders ----
+
+async function startServer(contender) {
+  const { base, variant } = parseContender(contender);
+  const script = {
+    bridge: 'servers/bridge.mjs',
+    predecessor: 'servers/predecessor.mjs',
+    fanout: 'servers/fanout-prototype.mjs',
+  }[base];
+  if (!script) throw new Error(`unknown contender ${contender}`);
+  const env = {};
+  const nodeArgs = [];
+  const hwm = variant?.httpHighWaterMark ?? HTTP_HWM;
+  if (hwm) env.BENCH_HTTP_HWM = String(hwm);
+  if (base === 'bridge') {
+    const kafkaConfig = { ...BRIDGE_CONFIG, ...variant?.kafkaConfig };
+    if (Object.keys(kafkaConfig).length) env.BENCH_KAFKA_CONFIG = JSON.stringify(kafkaConfig);
+    if (variant?.deserializer) env.BENCH_DESERIALIZER = variant.deserializer;
+    if (PROFILE) {
+      fs.mkdirSync(TMP, { recursive: true });
+      nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${TMP}`);
+      env.BENCH_STATS_FILE = path.join(TMP, `stats-${Date.now()}.jsonl`);
+    }
+  } else if (base === 'predecessor') {
+    env.UV_THREADPOOL_SIZE = String(PREDECESSOR_THREADPOOL);
+  }
+  const child = node(script, [], { env, nodeArgs, raiseLimits: true, stdin: 'ignore' });
+  const ready = await child.next('ready', 15_000);
+  child.port = ready.port;
+  child.serverPid = ready.pid;
+  return child;
+}
+
+function streamUrl(server, { topic, assign, since }) {
+  const base = `http://127.0.0.1:${server.port}`;
+  if (assign) return `${base}/stream?assign=${encodeURIComponent(JSON.stringify(assign))}`;
+  return `${base}/stream/${encodeURIComponent(topic)}${since !== undefined ? `?since=${since}` : ''}`;
+}
+
+const clientScript = (args) => node('client.mjs', [JSON.stringify(args)], { raiseLimits: true });
+
+// ---- data ----
+
+async function fill(topic, partitions, count) {
+  await createTopic(topic, partitions);
+  createdTopics.push(topic);
+  const p = node('producer.mjs', [JSON.stringify({ mode: 'fill', topic, partitions, count, size: S.messageBytes })]);
+  const done = await p.next('done', 300_000);
+  await p.wait();
+  if (done.produced !== count) throw new Error(`filled ${done.produced}/${count} messages into ${topic}`);
+  return done;
+}
+
+async function produceAtRate(topic, rate, seconds) {
+  const p = node('producer.mjs', [JSON.stringify({ mode: 'rate', topic, rate, seconds, size: S.messageBytes })]);
+  await p.next('started', 30_000);
+  return { done: p.next('done', (seconds + 60) * 1000).finally(() => p.wait()) };
+}
+
+// ---- scenario 1: replay ----
+
+async function replayKcat(topic, partitions, count) {
+  // kcat writes to /dev/null directly: a pipe to the runner would add the runner's reading to its time.
+  const devnull = fs.openSync('/dev/null', 'w');
+  const t0 = performance.now();
+  // GNU time reports kcat's own CPU and peak RSS (sampling /proc would miss its last moments).
+  const proc = spawn(
+    '/usr/bin/time',
+    ['-f', 'TIME %U %S %M', 'kcat', '-C', '-b', BROKERS, '-t', topic, '-o', 'beginning', '-e'],
+    { stdio: ['ignore', devnull, 'pipe'] },
+  );
+  let stderr = '';
+  proc.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  await new Promise((r) => proc.on('exit', r));
+  const seconds = (performance.now() - t0) / 1000;
+  fs.closeSync(devnull);
+  const [, user, sys, maxKb] = /TIME (\S+) (\S+) (\d+)/.exec(stderr) ?? [];
+  const res = {
+    cpuS: round(Number(user) + Number(sys), 2),
+    peakRssMb: round(Number(maxKb) / 1024, 1),
+    peakThreads: null,
+  };
+  // "% Reached end of topic T [p] at offset N: exiting" per partition tells how much it read.
+  const ends = [...stderr.matchAll(/\[(\d+)\] at offset (\d+)/g)].map((m) => Number(m[2]));
+  const read = ends.reduce((a, b) => a + b, 0);
+  return {
+    seconds: round(seconds, 3),
+    messages: read,
+    complete: read === count && ends.length === partitions,
+    msgPerSec: round(read / seconds),
+    cpuS: res.cpuS,
+    peakRssMb: res.peakRssMb,
+    peakThreads: res.peakThreads,
+  };
+}
+
+async function replaySse(server, topic, partitions, count, timeoutS) {
+  const assign = Array.from({ length: partitions }, (_, p) => ({ topic, partition: p, offset: 0 }));
+  const sampler = new ProcSampler(() => [server.serverPid], 100).start();
+  const bpid = brokerPid();
+  const brokerSampler = bpid ? new ProcSampler(() => [bpid], 500).start() : null;
+  const c = clientScript({
+    mode: 'replay',
+    source: 'http',
+    url: streamUrl(server, { assign }),
+    expect: count,
+    timeoutMs: timeoutS * 1000,
+  });
+  // The client's own CPU: on a small machine it shares the cores with the server and the broker.
+  const clientSampler = new ProcSampler(() => [c.pid], 100).start();
+  const r = await c.next('result', (timeoutS + 30) * 1000);
+  const clientRes = clientSampler.stop();
+  await c.wait();
+  const res = sampler.stop();
+  const brokerRes = brokerSampler?.stop();
+  const seconds = r.lastMessageMs / 1000;
+  return {
+    seconds: round(seconds, 3),
+    messages: r.count,
+    complete: r.complete,
+    msgPerSec: round(r.count / seconds),
+    steadyMsgPerSec: round(r.count / ((r.lastMessageMs - r.firstMessageMs) / 1000)),
+    wireMb: round(r.bytes / 1e6, 1),
+    wireMbPerSec: round(r.bytes / 1e6 / seconds, 1),
+    firstMessageMs: r.firstMessageMs,
+    serverCpuS: res.cpuS,
+    serverCpuPct: res.cpuPct,
+    serverPeakRssMb: res.peakRssMb,
+    serverPeakThreads: res.peakThreads,
+    serverUsPerMessage: round((1e6 * res.cpuS) / Math.max(1, r.count), 1),
+    clientCpuS: clientRes.cpuS,
+    clientUsPerMessage: round((1e6 * clientRes.cpuS) / Math.max(1, r.count), 1),
+    brokerCpuPct: brokerRes?.cpuPct ?? null,
+  };
+}
+
+async function scenarioReplay(results) {
+  const out = { messages: S.replayMessages, messageBytes: null, topics: {} };
+  for (const partitions of REPLAY_PARTITIONS) {
+    const topic = topicName(`replay-${partitions}p`);
+    log(`replay: filling ${topic} with ${S.replayMessages} messages in ${partitions} partition(s)`);
+    const filled = await fill(topic, partitions, S.replayMessages);
+    out.messageBytes = round(filled.avgSize);
+    const entry = { topic, partitions, fillSeconds: round(filled.seconds, 1) };
+    out.topics[`${partitions}p`] = entry;
+    for (const contender of contendersOf('replay')) {
+      const runs = [];
+      if (contender === 'kcat') {
+        for (let i = 0; i < S.replayRuns; i++) runs.push(await replayKcat(topic, partitions, S.replayMessages));
+      } else {
+        // A run is capped at replayTimeoutS (the rate is then what arrived in that time);
+        // only runs that finish well within it are repeated.
+        const server = await startServer(contender);
+        for (let i = 0; i < S.replayRuns; i++) {
+          const r = await replaySse(server, topic, partitions, S.replayMessages, S.replayTimeoutS);
+          runs.push(r);
+          if (r.seconds > S.replayTimeoutS / 3) break;
+        }
+        await server.stop();
+      }
+      for (const r of runs) r.payloadMbPerSec = round((r.msgPerSec * filled.avgSize) / 1e6, 1);
+      const best = runs.find((r) => r.msgPerSec === median(runs.map((x) => x.msgPerSec))) ?? runs[0];
+      entry[contender] = { ...best, runs: runs.map((r) => r.msgPerSec) };
+      log(
+        `replay ${partitions}p ${contender}: ${best.msgPerSec} msg/s (${best.messages} messages in ${best.seconds} s${
+          best.complete ? '' : ', INCOMPLETE'
+        }), runs ${runs.map((r) => r.msgPerSec).join(', ')}`,
+      );
+    }
+  }
+  results.replay = out;
+}
+
+// ---- scenario 2: live latency ----
+
+async function scenarioLive(results) {
+  const topic = topicName('live');
+  await createTopic(topic, 1);
+  createdTopics.push(topic);
+  const out = { rate: S.liveRate, seconds: S.liveSeconds, topic, contenders: {} };
+  for (const contender of contendersOf('live')) {
+    let server;
+    let client;
+    if (contender === 'kcat') {
+      const hw = await highWatermark(topic, 0);
+      client = clientScript({
+        mode: 'live',
+        source: 'kcat',
+        connections: 1,
+        kcatArgs: ['-C', '-b', BROKERS, '-t', topic, '-p', '0', '-o', String(hw), '-u', '-q', '-f', '%s\\n'],
+      });
+    } else {
+      server = await startServer(contender);
+      client = clientScript({ mode: 'live', source: 'http', connections: 1, url: streamUrl(server, { topic }) });
+    }
+    const connected = await client.next('connected', 30_000);
+    await sleep(2000);
+    const sampler = server ? new ProcSampler(() => [server.serverPid], 250).start() : null;
+    const bpid = brokerPid();
+    const brokerSampler = bpid ? new ProcSampler(() => [bpid], 1000).start() : null;
+    log(`live ${contender}: producing ${S.liveRate}/s for ${S.liveSeconds} s`);
+    const prod = await produceAtRate(topic, S.liveRate, S.liveSeconds);
+    const done = await prod.done;
+    await sleep(2000);
+    client.send({ cmd: 'report' });
+    const r = await client.next('result', 30_000);
+    await client.wait();
+    const res = sampler?.stop();
+    const brokerRes = brokerSampler?.stop();
+    await server?.stop();
+    const h = Histogram.from(r.latency);
+    const lat = h.summaryMs();
+    out.contenders[contender] = {
+      connectedMs: connected.headersMs[0] ?? null,
+      produced: done.produced,
+      received: r.counts[0],
+      complete: r.counts[0] === done.produced,
+      outOfOrder: r.outOfOrder,
+      latencyMs: lat,
+      timeline: r.timeline,
+      serverCpuPct: res?.cpuPct ?? null,
+      serverPeakRssMb: res?.peakRssMb ?? null,
+      brokerCpuPct: brokerRes?.cpuPct ?? null,
+    };
+    log(
+      `live ${contender}: ${r.counts[0]}/${done.produced} received; latency p50 ${lat.p50} ms, p99 ${lat.p99} ms, max ${lat.max} ms`,
+    );
+  }
+  results.live = out;
+}
+
+// ---- scenario 3: many clients ----
+
+async function manyClients(contender, topic, n) {
+  const procs = Math.ceil(n / S.clientsPerProcess);
+  const server = contender === 'kcat' ? null : await startServer(contender);
+  await sleep(1000);
+  const baseline = server ? procStats(server.serverPid) : null;
+  const hw = await highWatermark(topic, 0);
+  const clients = [];
+  const t0 = performance.now();
+  for (let i = 0; i < procs; i++) {
+    const connections = Math.floor(n / procs) + (i < n % procs ? 1 : 0);
+    const common = { mode: 'live', connections, rampPerSec: S.rampPerSec / procs, parse: 'light' };
+    clients.push(
+      contender === 'kcat'
+        ? clientScript({
+            ...common,
+            source: 'kcat',
+            kcatArgs: ['-C', '-b', BROKERS, '-t', topic, '-p', '0', '-o', String(hw), '-u', '-q', '-f', '%s\\n'],
+          })
+        : clientScript({ ...common, source: 'http', url: streamUrl(server, { topic }) }),
+    );
+  }
+  const connectTimeout = 30_000 + (n / S.rampPerSec) * 1000;
+  const connected = await Promise.all(clients.map((c) => c.next('connected', connectTimeout).catch((e) => e)));
+  const connectSeconds = (performance.now() - t0) / 1000;
+  const failedConnect = connected.reduce((a, c) => a + (c instanceof Error ? 0 : c.failed), 0);
+  const timedOut = connected.filter((c) => c instanceof Error).length;
+  const headers = connected.flatMap((c) => (c instanceof Error ? [] : c.headersMs));
+  await sleep(3000);
+  // The pids to measure: the server, or (floor) every kcat process.
+  const kcatPids = () => {
+    const pids = [];
+    for (const c of clients) {
+      try {
+        for (const line of fs.readFileSync(`/proc/${c.pid}/task/${c.pid}/children`, 'utf8').trim().split(/\s+/)) {
+          if (line) pids.push(Number(line));
+        }
+      } catch {
+        // gone
+      }
+    }
+    return pids;
+  };
+  const measured = server ? () => [server.serverPid] : kcatPids;
+  const idle = sumStats(measured());
+  const sampler = new ProcSampler(measured, 500).start();
+  const bpid = brokerPid();
+  const brokerSampler = bpid ? new ProcSampler(() => [bpid], 1000).start() : null;
+  const prod = await produceAtRate(topic, S.clientsRate, S.clientsSeconds);
+  const done = await prod.done;
+  await sleep(S.clientsGraceS * 1000);
+  const res = sampler.stop();
+  const brokerRes = brokerSampler?.stop();
+  const serverAlive = server ? !server.exited : true;
+  for (const c of clients) c.send({ cmd: 'report' });
+  const reports = await Promise.all(clients.map((c) => c.next('result', 60_000).catch((e) => e)));
+  await Promise.all(clients.map((c) => c.stop()));
+  await server?.stop();
+  const counts = reports.flatMap((r) => (r instanceof Error ? [] : r.counts));
+  while (counts.length < n) counts.push(0);
+  const h = new Histogram();
+  for (const r of reports) if (!(r instanceof Error)) h.merge(r.latency);
+  const complete = counts.filter((x) => x >= done.produced).length;
+  const delivered = counts.reduce((a, b) => a + Math.min(b, done.produced), 0);
+  // Server: RSS growth per client. kcat: PSS per process (RSS would count its shared libraries once per process).
+  const perClientMb = idle && baseline ? (idle.rssKb - baseline.rssKb) / 1024 / n : idle ? idle.pssKb / 1024 / n : null;
+  return {
+    clients: n,
+    produced: done.produced,
+    connectSeconds: round(connectSeconds, 1),
+    connectFailed: failedConnect + timedOut * S.clientsPerProcess,
+    headersP50Ms: median(headers),
+    headersMaxMs: headers.length ? Math.max(...headers) : null,
+    clientsComplete: complete,
+    completenessPct: round((100 * delivered) / (n * done.produced), 2),
+    latencyMs: h.summaryMs(),
+    baselineRssMb: baseline ? round(baseline.rssKb / 1024, 1) : null,
+    idleRssMb: idle ? round(idle.rssKb / 1024, 1) : null,
+    idlePssMb: idle?.pssKb !== undefined ? round(idle.pssKb / 1024, 1) : null,
+    perClientMb: round(perClientMb, 2),
+    peakRssMb: res.peakRssMb,
+    threads: idle?.threads ?? null,
+    peakThreads: res.peakThreads,
+    fds: idle?.fds ?? null,
+    cpuPct: res.cpuPct,
+    brokerCpuPct: brokerRes?.cpuPct ?? null,
+    serverAlive,
+    serverExit: server?.exited ?? null,
+    serverStderr: server?.exited ? server.stderr.slice(-500) : undefined,
+  };
+}
+
+function sumStats(pids) {
+  const out = { rssKb: 0, threads: 0, fds: 0, pssKb: 0, processes: 0 };
+  for (const pid of pids) {
+    const s = procStats(pid);
+    if (!s) continue;
+    out.rssKb += s.rssKb;
+    out.threads += s.threads;
+    out.fds += s.fds ?? 0;
+    out.pssKb += pssKb(pid) ?? 0;
+    out.processes++;
+  }
+  return out.processes ? out : null;
+}
+
+async function scenarioClients(results) {
+  const topic = topicName('clients');
+  await createTopic(topic, 1);
+  createdTopics.push(topic);
+  const out = { rate: S.clientsRate, seconds: S.clientsSeconds, topic, contenders: {} };
+  for (const contender of contendersOf('clients')) {
+    const rows = [];
+    out.contenders[contender] = rows;
+    for (const n of S.clientCounts) {
+      log(`clients ${contender}: ${n} clients`);
+      let r;
+      try {
+        r = await manyClients(contender, topic, n);
+      } catch (err) {
+        r = { clients: n, error: String(err.message ?? err) };
+      }
+      r.verdict = verdict(r);
+      rows.push(r);
+      log(
+        `clients ${contender} ×${n}: ${r.completenessPct ?? '-'}% delivered, ${r.clientsComplete ?? '-'} complete, ` +
+          `RSS ${r.idleRssMb ?? '-'} MB (${r.perClientMb ?? '-'} MB/client), threads ${r.threads ?? '-'}, ` +
+          `CPU ${r.cpuPct ?? '-'}% (broker ${r.brokerCpuPct ?? '-'}%), p50/p99 ${r.latencyMs?.p50 ?? '-'}/${r.latencyMs?.p99 ?? '-'} ms → ${r.verdict}`,
+      );
+      if (!r.verdict.startsWith('ok')) break;
+    }
+  }
+  results.clients = out;
+}
+
+/**
+ * "ok" when every client connected and received every message within the
+ * grace period after production ended ("ok, lagging" when the p99 latency was
+ * over a second); otherwise what broke. Only "ok…" goes on to the next count.
+ */
+function verdict(r) {
+  if (r.error) return `failed: ${r.error}`;
+  if (!r.serverAlive) return 'server crashed';
+  if (r.connectFailed > 0) return `${r.connectFailed} connections failed`;
+  if (r.clientsComplete < r.clients) return `${r.clients - r.clientsComplete} clients incomplete`;
+  if (r.latencyMs.p99 > 1000) return `ok, lagging (p99 ${round(r.latencyMs.p99 / 1000, 1)} s)`;
+  return 'ok';
+}
+
+// ---- scenario 4: time to first event ----
+
+async function scenarioTtfe(results, replayTopic) {
+  let topic = replayTopic;
+  if (!topic) {
+    topic = topicName('ttfe');
+    await fill(topic, 1, 10_000);
+  }
+  // since: a time before the first message, so the first message is offset 0.
+  const since = Date.now() - 24 * 3600 * 1000;
+  const out = { topic, samples: S.ttfeSamples, contenders: {} };
+  for (const contender of contendersOf('ttfe')) {
+    let server;
+    let args;
+    if (contender === 'kcat') {
+      args = {
+        source: 'kcat',
+        kcatArgs: [
+          '-C',
+          '-b',
+          BROKERS,
+          '-t',
+          topic,
+          '-p',
+          '0',
+          '-o',
+          `s@${since}`,
+          '-c',
+          '1',
+          '-u',
+          '-q',
+          '-f',
+          '%s\\n',
+        ],
+      };
+    } else {
+      server = await startServer(contender);
+      args = { source: 'http', url: streamUrl(server, { topic, since }) };
+    }
+    const c = clientScript({ mode: 'ttfe', repeat: S.ttfeSamples, ...args });
+    const r = await c.next('result', 120_000);
+    await c.wait();
+    // The first byte without ?since (a live stream from the end).
+    let liveFirstByte = null;
+    if (server) {
+      const c2 = clientScript({
+        mode: 'ttfe',
+        repeat: S.ttfeSamples,
+        source: 'http',
+        url: streamUrl(server, { topic }),
+        until: 'firstByte',
+        timeoutMs: 5000,
+      });
+      const r2 = await c2.next('result', 120_000);
+      await c2.wait();
+      liveFirstByte = median(r2.samples.map((s) => s.firstByteMs).filter((x) => x !== null));
+    }
+    await server?.stop();
+    const pick = (k) => r.samples.map((s) => s[k]).filter((x) => x !== null);
+    const firstMessage = pick('firstMessageMs');
+    out.contenders[contender] = {
+      firstByteMs: contender === 'kcat' ? null : round(median(pick('firstByteMs')), 1),
+      firstByteLiveMs: round(liveFirstByte, 1),
+      firstMessageMs: round(median(firstMessage), 1),
+      firstMessageMaxMs: firstMessage.length ? Math.max(...firstMessage) : null,
+      failures: r.samples.length - firstMessage.length,
+    };
+    log(`ttfe ${contender}: ${JSON.stringify(out.contenders[contender])}`);
+  }
+  results.ttfe = out;
+}
+
+// ---- main ----
+
+/** --report-only: rewrite RESULTS.md and the chart from the results.json in --out (after editing findings.md). */
+async function reportOnly() {
+  const results = JSON.parse(fs.readFileSync(path.join(OUT, 'results.json'), 'utf8'));
+  await writeChart(results, OUT);
+  writeReport(results, OUT);
+  log(`rewrote ${path.relative(ROOT, OUT)}/RESULTS.md and chart.* from results.json`);
+}
+
+async function main() {
+  if (argv['report-only']) return reportOnly();
+  const started = Date.now();
+  const cpu0 = machineCpuSeconds();
+  fs.mkdirSync(OUT, { recursive: true });
+  // Leftovers of an interrupted earlier run.
+  for (const t of await listTopics()) if (/^bench-[a-z0-9-]+-[a-z0-9]+$/.test(t)) await deleteTopic(t);
+  const results = {
+    runId: RUN_ID,
+    startedAt: new Date(started).toISOString(),
+    label: argv.label ?? null,
+    buildNote: process.env.BENCH_BUILD_NOTE || null,
+    quick: QUICK,
+    machine: machine(),
+    versions: versions(),
+    settings: {
+      ...S,
+      contenders: CONTENDERS,
+      scenarios: SCENARIOS,
+      bridgeKafkaConfig: BRIDGE_CONFIG,
+      variants: Object.fromEntries(
+        CONTENDERS.map((c) => parseContender(c).variant)
+          .filter(Boolean)
+          .map((v) => [v.name, VARIANTS[v.name]]),
+      ),
+      predecessorThreadpool: PREDECESSOR_THREADPOOL,
+      httpHighWaterMark: HTTP_HWM,
+      profile: PROFILE,
+    },
+    otherActivity: [],
+  };
+  const ownPids = () => new Set([process.pid]);
+  log(`kafka-sse-bridge bench ${RUN_ID}${QUICK ? ' (quick)' : ''}: ${SCENARIOS.join(', ')} × ${CONTENDERS.join(', ')}`);
+  const noteActivity = (when) => {
+    const other = otherActivity(ownPids());
+    results.otherActivity.push({ when, loadavg: os.loadavg().map((x) => round(x, 2)), processes: other });
+    if (other.length) log(`other processes busy ${when}: ${other.map((p) => `${p.comm} ${p.cpuPct}%`).join(', ')}`);
+  };
+  try {
+    let replayTopic;
+    if (SCENARIOS.includes('replay')) {
+      noteActivity('before replay');
+      await scenarioReplay(results);
+      replayTopic = results.replay.topics['1p']?.topic;
+    }
+    if (SCENARIOS.includes('ttfe')) {
+      noteActivity('before ttfe');
+      await scenarioTtfe(results, replayTopic);
+    }
+    if (SCENARIOS.includes('live')) {
+      noteActivity('before live');
+      await scenarioLive(results);
+    }
+    if (SCENARIOS.includes('clients')) {
+      noteActivity('before clients');
+      await scenarioClients(results);
+    }
+    noteActivity('at the end');
+  } finally {
+    for (const t of createdTopics) await deleteTopic(t);
+    await closeAdmin();
+  }
+  const cpu1 = machineCpuSeconds();
+  results.durationS = round((Date.now() - started) / 1000);
+  results.machineCpuBusyPct = round((100 * (cpu1.busy - cpu0.busy)) / (cpu1.total - cpu0.total), 1);
+  const json = path.join(OUT, 'results.json');
+  fs.writeFileSync(json, `${JSON.stringify(results, null, 2)}\n`);
+  formatJson(json);
+  await writeChart(results, OUT);
+  writeReport(results, OUT);
+  log(`done in ${results.durationS} s: ${path.relative(ROOT, OUT)}/RESULTS.md, results.json, chart.svg, chart.png`);
+}
+
+/** Formats the JSON as the repository's formatter (Biome) would, so `npm run lint` stays clean. */
+function formatJson(file) {
+  const biome = path.join(ROOT, 'node_modules', '@biomejs', 'biome', 'bin', 'biome');
+  if (!fs.existsSync(biome)) return;
+  spawnSync(process.execPath, [biome, 'format', '--write', file], { cwd: ROOT, stdio: 'ignore' });
+}
+
+process.on('SIGINT', () => {
+  killAll();
+  process.exit(130);
+});
+
+main().then(
+  () => process.exit(0),
+  async (err) => {
+    console.error(err);
+    killAll();
+    process.exit(1);
+  },
+);

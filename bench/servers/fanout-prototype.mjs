@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+// NOT a contender and NOT the library: a ~100-line prototype that measures
+// what a shared live tail would give. One Kafka consumer per topic serves
+// every client reading that topic from the end; each message is deserialized
+// (the default way: JSON.parse + _kafka), serialized and framed once, and the
+// same frame (same id: every client has the same assignment) is written to
+// every client. Only `GET /stream/<topic>` (live, from the end) is supported.
+// It exists so that the "many clients" recommendation in bench/findings.md
+// rests on a measurement, not on a guess.
+import Kafka from 'node-rdkafka';
+import { BROKERS } from '../lib/common.mjs';
+import { serve } from './common-http.mjs';
+
+const MAX_BUFFERED = 4 * 1024 * 1024;
+const tails = new Map();
+
+function sseFrame(data, id) {
+  return `event: message\nid: ${id}\ndata: ${data}\n\n`;
+}
+
+function openTail(topic) {
+  const tail = { clients: new Set(), pending: '', scheduled: false, positions: new Map(), ready: null };
+  const consumer = new Kafka.KafkaConsumer(
+    {
+      'metadata.broker.list': BROKERS,
+      'group.id': 'fanout-prototype',
+      'enable.auto.commit': false,
+      'queued.min.messages': 100000,
+      'queued.max.messages.kbytes': 4096,
+      'fetch.queue.backoff.ms': 10,
+      event_cb: false,
+    },
+    { 'auto.offset.reset': 'latest' },
+  );
+  const flush = () => {
+    tail.scheduled = false;
+    const chunk = tail.pending;
+    tail.pending = '';
+    for (const res of tail.clients) {
+      if (res.writableLength > MAX_BUFFERED) {
+        // A client this far behind would hold the others back: drop it (it reconnects with its id).
+        tail.clients.delete(res);
+        res.destroy();
+        continue;
+      }
+      res.write(chunk);
+    }
+  };
+  tail.ready = new Promise((resolve, reject) => {
+    consumer.connect({ timeout: 10_000 }, (err) => {
+      if (err) return reject(err);
+      consumer.getMetadata({ topic, timeout: 10_000 }, (err2, md) => {
+        if (err2) return reject(err2);
+        const t = md.topics.find((x) => x.name === topic);
+        const parts = t.partitions.map((p) => ({ topic, partition: p.id, offset: Kafka.CODES.OFFSETS?.END ?? -1 }));
+        consumer.assign(parts);
+        consumer.setDefaultConsumeTimeout(100);
+        consumer.setDefaultConsumeLoopTimeoutDelay(0);
+        consumer.consume((e, m) => {
+          if (e || !m) return;
+          let message;
+          try {
+            message = JSON.parse(m.value.toString('utf8'));
+          } catch {
+            return;
+          }
+          message._kafka = {
+            topic: m.topic,
+            partition: m.partition,
+            offset: m.offset,
+            timestamp: m.timestamp,
+            key: null,
+          };
+          tail.positions.set(m.partition, { topic: m.topic, partition: m.partition, offset: m.offset + 1 });
+          tail.pending += sseFrame(JSON.stringify(message), JSON.stringify([...tail.positions.values()]));
+          if (!tail.scheduled) {
+            tail.scheduled = true;
+            setImmediate(flush);
+          }
+        });
+        resolve();
+      });
+    });
+  });
+  return tail;
+}
+
+serve('fanout-prototype', async (_req, res, assignments) => {
+  if (!Array.isArray(assignments) || assignments.length !== 1 || typeof assignments[0] !== 'string') {
+    res.statusCode = 400;
+    res.end('the prototype serves one plain topic from the end');
+    return;
+  }
+  const topic = assignments[0];
+  let tail = tails.get(topic);
+  if (!tail) {
+    tail = openTail(topic);
+    tails.set(topic, tail);
+  }
+  await tail.ready;
+  res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache' });
+  res.socket?.setNoDelay(true);
+  res.write(':ok\n\n');
+  tail.clients.add(res);
+  res.on('close', () => tail.clients.delete(res));
+});
