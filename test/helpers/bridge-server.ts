@@ -3,8 +3,9 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
-import { type Assignments, type KafkaSseOptions, kafkaSse } from '../../index.ts';
+import { type Assignments, type KafkaSseOptions, kafkaSse, openConsumerCount } from '../../index.ts';
 import { brokers } from './kafka.ts';
+import { waitFor } from './wait.ts';
 
 /** Tests assert on the wire, not on logs: keep the output readable (LOG_LEVEL=info to see them). */
 export const quietLogger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
@@ -61,4 +62,10 @@ export async function startBridge(route: Route): Promise<BridgeServer> {
       await Promise.all(streams);
     },
   };
+}
+
+/** Closes a test's server, if it started one, and waits until every consumer is released. */
+export async function closeBridge(bridge: BridgeServer | undefined): Promise<void> {
+  await bridge?.close();
+  await waitFor(() => openConsumerCount() === 0, 5000, 'every consumer released');
 }

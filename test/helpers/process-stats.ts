@@ -72,14 +72,7 @@ export async function settleTo(
   }
 }
 
-/** Polls until `predicate` holds; rejects with `what` after `timeoutMs`. */
-export async function waitFor(predicate: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
+export { waitFor } from './wait.ts';
 
 /** Bytes as MiB with one decimal, for figures. */
 export function mib(bytes: number): number {

@@ -4,20 +4,13 @@ import http from 'node:http';
 import { EventSource } from 'eventsource';
 import { openConsumerCount } from '../../index.ts';
 import { HIGH_WATER_BYTES } from '../../lib/response.ts';
-import { type BridgeServer, baseOptions, quietLogger, startBridge } from '../helpers/bridge-server.ts';
+import { type BridgeServer, baseOptions, closeBridge, quietLogger, startBridge } from '../helpers/bridge-server.ts';
 import { createTopic, deleteRecordsBefore, produce, uniqueTopic } from '../helpers/kafka.ts';
 import { getJson, openStream } from '../helpers/sse-client.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 function json(n: number, extra: Record<string, unknown> = {}): string {
   return JSON.stringify({ n, ...extra });
-}
-
-async function waitFor(predicate: () => boolean, timeoutMs = 10000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 describe('kafkaSse: streaming', function () {
@@ -25,9 +18,8 @@ describe('kafkaSse: streaming', function () {
   let bridge: BridgeServer | undefined;
 
   afterEach(async () => {
-    await bridge?.close();
+    await closeBridge(bridge);
     bridge = undefined;
-    await waitFor(() => openConsumerCount() === 0, 5000, 'every consumer released');
   });
 
   it('writes the SSE head, :ok, then message events with KafkaSSE ids and _kafka metadata', async () => {
@@ -516,9 +508,8 @@ describe('kafkaSse: errors before the stream', function () {
   let bridge: BridgeServer | undefined;
 
   afterEach(async () => {
-    await bridge?.close();
+    await closeBridge(bridge);
     bridge = undefined;
-    await waitFor(() => openConsumerCount() === 0, 5000, 'every consumer released');
   });
 
   it('answers 404 for an unknown topic and for a topic not allowed, identically', async () => {

@@ -15,6 +15,7 @@ import { createServer, type ExampleServer, type ServerConfig } from '../../examp
 import { openConsumerCount } from '../../index.ts';
 import { brokers, createTopic, produce, uniqueTopic } from '../helpers/kafka.ts';
 import { openStream } from '../helpers/sse-client.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -33,14 +34,6 @@ interface Row {
   partition: number;
   offset: number;
   n: number;
-}
-
-async function waitFor(predicate: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** The event rows as the page shows them, newest first. */

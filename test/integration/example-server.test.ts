@@ -11,19 +11,12 @@ import { createServer, type ExampleServer, type ServerConfig } from '../../examp
 import { openConsumerCount } from '../../index.ts';
 import { brokers, createTopic, produce, uniqueTopic } from '../helpers/kafka.ts';
 import { getJson, openStream, type StreamClient } from '../helpers/sse-client.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 function json(n: number): string {
   return JSON.stringify({ n });
-}
-
-async function waitFor(predicate: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** A raw request on a new connection (any method, any headers), resolving with status, headers and body text. */

@@ -1,17 +1,10 @@
 // Tail replay and maxDurationMs against the broker: what a client receives.
 import assert from 'node:assert/strict';
-import { openConsumerCount, StreamRegistry } from '../../index.ts';
-import { type BridgeServer, baseOptions, startBridge } from '../helpers/bridge-server.ts';
+import { StreamRegistry } from '../../index.ts';
+import { type BridgeServer, baseOptions, closeBridge, startBridge } from '../helpers/bridge-server.ts';
 import { createTopic, produce, uniqueTopic } from '../helpers/kafka.ts';
 import { openStream } from '../helpers/sse-client.ts';
-
-async function waitFor(predicate: () => boolean, timeoutMs = 10000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { waitFor } from '../helpers/wait.ts';
 
 interface Received {
   n: number;
@@ -45,9 +38,8 @@ describe('tail replay', function () {
   });
 
   afterEach(async () => {
-    await bridge?.close();
+    await closeBridge(bridge);
     bridge = undefined;
-    await waitFor(() => openConsumerCount() === 0, 5000, 'every consumer released');
   });
 
   function offsetsByPartition(messages: Received[]): number[][] {
@@ -128,9 +120,8 @@ describe('maxDurationMs', function () {
   let bridge: BridgeServer | undefined;
 
   afterEach(async () => {
-    await bridge?.close();
+    await closeBridge(bridge);
     bridge = undefined;
-    await waitFor(() => openConsumerCount() === 0, 5000, 'every consumer released');
   });
 
   it('ends a stream after maxDurationMs; the client resumes from its last id without loss', async () => {
@@ -168,9 +159,8 @@ describe('StreamRegistry ids', function () {
   let bridge: BridgeServer | undefined;
 
   afterEach(async () => {
-    await bridge?.close();
+    await closeBridge(bridge);
     bridge = undefined;
-    await waitFor(() => openConsumerCount() === 0, 5000, 'every consumer released');
   });
 
   it('keeps two streams with the same (client-chosen) X-Request-ID apart, and disconnects the one named', async () => {

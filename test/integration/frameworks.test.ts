@@ -13,6 +13,7 @@ import { createApp as createKoaApp } from '../../examples/koa.js';
 import { StreamModule } from '../../examples/nestjs/app.module.ts';
 import { type KafkaSseOptions, type Logger, openConsumerCount } from '../../index.ts';
 import { brokers, createTopic, produce, uniqueTopic } from '../helpers/kafka.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /** An example app listening on a free port, with the node:http server under it. */
 interface RunningApp {
@@ -71,14 +72,6 @@ const FRAMEWORKS: Record<string, (options: KafkaSseOptions) => Promise<RunningAp
 interface Received {
   n: number;
   lastEventId: string;
-}
-
-async function waitFor(predicate: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 for (const [name, start] of Object.entries(FRAMEWORKS)) {

@@ -6,14 +6,7 @@ import { baseOptions } from '../helpers/bridge-server.ts';
 import { listen, type TestServer } from '../helpers/http.ts';
 import { createTopic, produce, uniqueTopic } from '../helpers/kafka.ts';
 import { openStream, type StreamClient } from '../helpers/sse-client.ts';
-
-async function waitFor(predicate: () => boolean, timeoutMs = 10000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { waitFor } from '../helpers/wait.ts';
 
 describe('limits: StreamLimiter in front of kafkaSse', function () {
   this.timeout(30000);

@@ -2,18 +2,11 @@
 // open, after it closed, and after refused requests.
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
-import { openConsumerCount, registerMetrics, StreamRegistry } from '../../index.ts';
-import { type BridgeServer, baseOptions, startBridge } from '../helpers/bridge-server.ts';
+import { registerMetrics, StreamRegistry } from '../../index.ts';
+import { type BridgeServer, baseOptions, closeBridge, startBridge } from '../helpers/bridge-server.ts';
 import { createTopic, produce, uniqueTopic } from '../helpers/kafka.ts';
 import { getJson, openStream } from '../helpers/sse-client.ts';
-
-async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs = 10000, what = 'condition') {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { waitFor } from '../helpers/wait.ts';
 
 async function scrape(prom: Registry): Promise<Map<string, number>> {
   const out = new Map<string, number>();
@@ -30,9 +23,8 @@ describe('metrics: real streams', function () {
   let bridge: BridgeServer | undefined;
 
   afterEach(async () => {
-    await bridge?.close();
+    await closeBridge(bridge);
     bridge = undefined;
-    await waitFor(() => openConsumerCount() === 0, 5000, 'every consumer released');
   });
 
   it('shows open streams, messages and bytes by topic, lag, setup time, closes and errors', async () => {

@@ -7,16 +7,9 @@ import { createTenantServer, mintTenantToken } from '../../examples/tenant-serve
 import { openConsumerCount } from '../../index.ts';
 import { brokers, createTopic, produce, uniqueTopic } from '../helpers/kafka.ts';
 import { getJson, openStream, type StreamClient } from '../helpers/sse-client.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const SECRET = new TextEncoder().encode('tenant-test-secret-of-enough-length-0123456789');
-
-async function waitFor(predicate: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('tenant server (examples/tenant-server.js)', function () {
   this.timeout(30_000);
