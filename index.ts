@@ -51,6 +51,12 @@ export {
 export type { Assignments, LostRange, PartitionAssignment } from './lib/positions.ts';
 export type { StreamMode } from './lib/response.ts';
 export {
+  defaultSharedTail,
+  SHARED_TAIL_DEFAULTS,
+  SharedTail,
+  type SharedTailOptions,
+} from './lib/shared-tail.ts';
+export {
   type EndReason,
   type PartitionProgress,
   StreamRegistry,

@@ -1,18 +1,25 @@
 // kafkaSse(): validate → resolve positions → consume → write → tear down.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type BridgeConsumer, type KafkaMessage, RdKafkaBridgeConsumer } from './consumer.ts';
+import { type BridgeConsumer, type KafkaMessage, RdKafkaBridgeConsumer, type Watermarks } from './consumer.ts';
 import {
   BrokerUnavailableError,
   FilterError,
   InvalidAssignmentError,
   KafkaConsumeError,
-  type KafkaSseError,
+  KafkaSseError,
   TooManyPartitionsError,
   TopicNotAvailableError,
   toKafkaSseError,
 } from './errors.ts';
 import { type CompiledFilter, compileFilter, parseFilterQuery } from './filters.ts';
-import { type KafkaSseOptions, type Logger, type NormalizedOptions, normalizeOptions } from './options.ts';
+import {
+  type DeserializedMessage,
+  defaultDeserializer,
+  type KafkaSseOptions,
+  type Logger,
+  type NormalizedOptions,
+  normalizeOptions,
+} from './options.ts';
 import {
   type Assignments,
   expandPartitions,
@@ -22,11 +29,13 @@ import {
   parseAtTimestamp,
   parseLastEventId,
   type Requested,
+  type ResolvedPosition,
   resolvePositions,
 } from './positions.ts';
 import { lastEventIdOf, requestIdOf, streamModeOf } from './request.ts';
 import { StreamWriter, writeJsonError } from './response.ts';
-import { serializeForNdjson, serializeForSse, sseEvent } from './sse-format.ts';
+import { configKey, type Tail, type TailReader } from './shared-tail.ts';
+import { ndjsonLine, serializeForNdjson, serializeForSse, splicedJson, sseEvent, sseMessage } from './sse-format.ts';
 import type { EndReason, StreamHandle, StreamSnapshot } from './stats.ts';
 
 /**
@@ -92,6 +101,19 @@ class StreamSession {
   readonly #opts: NormalizedOptions;
   readonly #log: Logger;
   #consumer: BridgeConsumer | undefined;
+  /** The shared tail this stream reads instead of a consumer of its own, while it does. */
+  #tail: Tail | undefined;
+  /** Seq of the next tail entry to read. */
+  #cursor = 0;
+  /** True while the stream's positions equal the tail's, so the tail's ready-made frames carry the right id. */
+  #synced = false;
+  readonly #reader: TailReader = {
+    pump: () => this.#pump(),
+    fail: (err) =>
+      this.#endWithError(
+        err instanceof KafkaSseError ? err : new KafkaConsumeError('Reading from Kafka failed', { cause: err }),
+      ),
+  };
   #writer: StreamWriter | undefined;
   #tracker: PositionTracker | undefined;
   /** The server's filter and the client's query filter, each null when absent. */
@@ -189,55 +211,12 @@ class StreamSession {
     await this.#checkAllowed(topics);
     this.#throwIfGone();
 
-    const consumer = new RdKafkaBridgeConsumer(opts.kafkaConfig, opts.kafkaEventHandlers);
-    this.#consumer = consumer;
-    const deadline = Date.now() + opts.connectTimeoutMs;
-    const remaining = () => Math.max(1, deadline - Date.now());
-    let counts: Map<string, number>;
-    let resolved: Awaited<ReturnType<typeof resolvePositions>>;
-    try {
-      await consumer.connect(remaining());
-      this.#throwIfGone();
-      counts = await consumer.partitionCounts(topics, remaining());
-      this.#throwIfGone();
-      for (const t of topics) if (!counts.has(t)) throw new TopicNotAvailableError(`Topic ${t} is not available`);
-      for (const r of requested) {
-        const count = counts.get(r.topic) as number;
-        if (r.kind === 'partition' && r.partition >= count) {
-          throw new InvalidAssignmentError(`Topic ${r.topic} has no partition ${r.partition}`);
-        }
-      }
-      const expanded = expandPartitions(
-        requested,
-        counts,
-        atTimestamp,
-        lastEventId !== undefined,
-        opts.tail ?? undefined,
-      );
-      if (expanded.length > opts.maxPartitions) {
-        throw new TooManyPartitionsError(
-          `This request would read ${expanded.length} partitions; at most ${opts.maxPartitions} are allowed`,
-        );
-      }
-      resolved = await resolvePositions(expanded, {
-        watermarks: (t, p) => consumer.watermarks(t, p, remaining()),
-        offsetsForTimes: (entries) => consumer.offsetsForTimes(entries, remaining()),
-      });
-    } catch (err) {
-      if (err instanceof ClientGone || err instanceof Aborted || (err as KafkaSseError).statusCode < 500) throw err;
-      if ((err as KafkaSseError).code === 'CONFIGURATION') throw err;
-      this.#log.warn({ err }, 'Kafka unavailable during setup');
-      if (opts.connectErrorHandler) {
-        try {
-          opts.connectErrorHandler(err as Error);
-        } catch (handlerErr) {
-          this.#log.error({ err: handlerErr }, 'connectErrorHandler threw');
-        }
-      }
-      throw new BrokerUnavailableError('Kafka is unavailable; try again shortly', {
-        cause: err,
-        retryAfterSeconds: Math.max(1, Math.ceil(opts.unavailableRetryMs / 1000)),
-      });
+    const shared = this.#sharedTailFor(requested, topics, lastEventId !== undefined, atTimestamp);
+    let resolved: { positions: ResolvedPosition[]; lost: LostRange[] };
+    if (shared) {
+      resolved = await this.#joinTail(shared.tail, shared.resume);
+    } else {
+      resolved = await this.#resolvePrivate(requested, topics, lastEventId !== undefined, atTimestamp);
     }
     this.#throwIfGone();
 
@@ -259,7 +238,7 @@ class StreamSession {
     if (opts.registry) {
       if (topics.length > 1) this.#sentByTopic = new Map();
       this.#streamId = opts.registry.uniqueId(this.#requestId);
-      this.#handle = this.#makeHandle(consumer, mode);
+      this.#handle = this.#makeHandle(mode);
       opts.registry.register(this.#handle);
     }
     for (const range of lost) this.#reportLost(range);
@@ -272,15 +251,158 @@ class StreamSession {
           reason: p.reason,
         })),
         mode,
+        shared: this.#tail !== undefined,
       },
       'stream started',
     );
+    if (this.#tail) {
+      this.#tail.attach(this.#reader);
+      // A resume reads its backlog from the log now; a live stream waits for the next message.
+      if (this.#cursor < this.#tail.headSeq) this.#pump();
+      return;
+    }
+    const consumer = this.#consumer as BridgeConsumer;
     consumer.start(
       positions,
       (message) => this.#onMessage(message),
       (err) => this.#onConsumeError(err),
     );
     this.#startWatchdog(consumer);
+  }
+
+  /** Positions from a consumer of this stream's own: explicit starts, times, tails, resumes the shared tail cannot serve. */
+  async #resolvePrivate(
+    requested: readonly Requested[],
+    topics: readonly string[],
+    fromLastEventId: boolean,
+    atTimestamp: number | undefined,
+  ): Promise<{ positions: ResolvedPosition[]; lost: LostRange[] }> {
+    const opts = this.#opts;
+    const consumer = new RdKafkaBridgeConsumer(opts.kafkaConfig, opts.kafkaEventHandlers);
+    this.#consumer = consumer;
+    const deadline = Date.now() + opts.connectTimeoutMs;
+    const remaining = () => Math.max(1, deadline - Date.now());
+    let counts: Map<string, number>;
+    let resolved: { positions: ResolvedPosition[]; lost: LostRange[] };
+    try {
+      await consumer.connect(remaining());
+      this.#throwIfGone();
+      counts = await consumer.partitionCounts(topics, remaining());
+      this.#throwIfGone();
+      for (const t of topics) if (!counts.has(t)) throw new TopicNotAvailableError(`Topic ${t} is not available`);
+      for (const r of requested) {
+        const count = counts.get(r.topic) as number;
+        if (r.kind === 'partition' && r.partition >= count) {
+          throw new InvalidAssignmentError(`Topic ${r.topic} has no partition ${r.partition}`);
+        }
+      }
+      const expanded = expandPartitions(requested, counts, atTimestamp, fromLastEventId, opts.tail ?? undefined);
+      if (expanded.length > opts.maxPartitions) {
+        throw new TooManyPartitionsError(
+          `This request would read ${expanded.length} partitions; at most ${opts.maxPartitions} are allowed`,
+        );
+      }
+      resolved = await resolvePositions(expanded, {
+        watermarks: (t, p) => consumer.watermarks(t, p, remaining()),
+        offsetsForTimes: (entries) => consumer.offsetsForTimes(entries, remaining()),
+      });
+    } catch (err) {
+      throw this.#unavailable(err);
+    }
+    return resolved;
+  }
+
+  /**
+   * Maps a setup failure: the client's mistakes and configuration errors pass
+   * through; anything else means Kafka could not be reached.
+   */
+  #unavailable(err: unknown): unknown {
+    if (err instanceof ClientGone || err instanceof Aborted || (err as KafkaSseError).statusCode < 500) return err;
+    if ((err as KafkaSseError).code === 'CONFIGURATION') return err;
+    const opts = this.#opts;
+    this.#log.warn({ err }, 'Kafka unavailable during setup');
+    if (opts.connectErrorHandler) {
+      try {
+        opts.connectErrorHandler(err as Error);
+      } catch (handlerErr) {
+        this.#log.error({ err: handlerErr }, 'connectErrorHandler threw');
+      }
+    }
+    return new BrokerUnavailableError('Kafka is unavailable; try again shortly', {
+      cause: err,
+      retryAfterSeconds: Math.max(1, Math.ceil(opts.unavailableRetryMs / 1000)),
+    });
+  }
+
+  /**
+   * The shared tail this request can read, held for it, or undefined: streams
+   * of whole topics from their end join (opening the tail if needed); resumes
+   * join only a tail whose log still holds every position they name.
+   * Requests with their own event handlers or with function-valued settings
+   * need a consumer of their own.
+   */
+  #sharedTailFor(
+    requested: readonly Requested[],
+    topics: readonly string[],
+    resuming: boolean,
+    atTimestamp: number | undefined,
+  ): { tail: Tail; resume: Map<string, number> | undefined } | undefined {
+    const opts = this.#opts;
+    const shared = opts.sharedTail;
+    if (shared === null || opts.kafkaEventHandlers !== undefined) return undefined;
+    const key = configKey(opts.kafkaConfig);
+    if (key === undefined) return undefined;
+    if (!resuming && atTimestamp === undefined && opts.tail === null && requested.every((r) => r.kind === 'topic')) {
+      return {
+        tail: shared.acquire(key, topics, opts.kafkaConfig, opts.logger, opts.connectTimeoutMs),
+        resume: undefined,
+      };
+    }
+    const tail = shared.find(key, topics);
+    if (!tail) return undefined;
+    const offsets = new Map<string, number>();
+    for (const r of requested) {
+      if (r.kind !== 'partition' || r.offset === undefined) return undefined;
+      offsets.set(`${r.topic}\u0000${r.partition}`, r.offset);
+    }
+    if (!tail.covers(offsets)) return undefined;
+    tail.hold();
+    return { tail, resume: offsets };
+  }
+
+  /** Positions for a stream reading the shared tail: its head, or the resume offsets it covers. */
+  async #joinTail(
+    tail: Tail,
+    resume: Map<string, number> | undefined,
+  ): Promise<{ positions: ResolvedPosition[]; lost: LostRange[] }> {
+    this.#tail = tail;
+    try {
+      await tail.ready;
+    } catch (err) {
+      throw this.#unavailable(err);
+    }
+    this.#throwIfGone();
+    if (tail.partitions.length > this.#opts.maxPartitions) {
+      throw new TooManyPartitionsError(
+        `This request would read ${tail.partitions.length} partitions; at most ${this.#opts.maxPartitions} are allowed`,
+      );
+    }
+    if (tail.failure) throw this.#unavailable(tail.failure);
+    if (resume === undefined) {
+      // Everything from here to attach() is synchronous, so no message can
+      // arrive between taking the head and starting to read from it.
+      this.#cursor = tail.headSeq;
+      this.#synced = !this.#opts.useTimestampForId;
+      return { positions: tail.headPositions(), lost: [] };
+    }
+    // Reading starts at the oldest entry; the tracker skips what precedes each position.
+    this.#cursor = tail.oldestSeq;
+    const positions = tail.partitions.map((p) => ({
+      ...p,
+      offset: resume.get(`${p.topic}\u0000${p.partition}`) as number,
+      reason: 'offset' as const,
+    }));
+    return { positions, lost: [] };
   }
 
   async #checkAllowed(topics: readonly string[]): Promise<void> {
@@ -322,6 +444,11 @@ class StreamSession {
   #unblock(): void {
     if (!this.#blocked) return;
     this.#blocked = false;
+    if (this.#tail) {
+      // The log kept everything the client did not take: read on from the cursor.
+      this.#pump();
+      return;
+    }
     const rewinds = [...this.#rewinds.values()];
     this.#consumer?.resumeFrom(rewinds);
     if (rewinds.length > 0) this.#watchRewinds();
@@ -379,7 +506,7 @@ class StreamSession {
       }
     }
     if (!tracker.advance(message.topic, message.partition, message.offset, message.timestamp)) return;
-    let deserialized: ReturnType<NormalizedOptions['deserializer']>;
+    let deserialized: DeserializedMessage;
     try {
       deserialized = this.#opts.deserializer(message);
     } catch (err) {
@@ -390,6 +517,37 @@ class StreamSession {
       );
       return;
     }
+    if (!this.#passes(deserialized, message)) return;
+    const payload = deserialized?.message;
+    let data: string;
+    try {
+      // The original text when the library's own deserializer made the
+      // payload and no filterer could have changed it since.
+      data =
+        (this.#opts.filterer === null && this.#opts.deserializer === defaultDeserializer
+          ? splicedJson(payload)
+          : undefined) ?? (writer.mode === 'sse' ? serializeForSse(payload) : serializeForNdjson(payload));
+    } catch (err) {
+      // A BigInt, a cycle, or nesting too deep for JSON.stringify: skipped like
+      // an undeserializable message, never thrown into node-rdkafka's callback.
+      this.#skipped++;
+      this.#log.warn(
+        { err, topic: message.topic, partition: message.partition, offset: message.offset },
+        'message skipped: it cannot be serialized',
+      );
+      return;
+    }
+    this.#countDelivered(message.topic);
+    this.#lastSentId = tracker.id();
+    writer.message(data, this.#lastSentId);
+  }
+
+  /**
+   * Applies the server's filter, the client's query filter and `filterer`.
+   * False skips the message (counted); a filter that throws ends the stream
+   * with an error event (and also returns false).
+   */
+  #passes(deserialized: DeserializedMessage, message: KafkaMessage): boolean {
     const filter = this.#filter;
     const queryFilter = this.#queryFilter;
     if (filter !== null || queryFilter !== null) {
@@ -404,11 +562,11 @@ class StreamSession {
           'filter threw; ending the stream',
         );
         this.#endWithError(new FilterError('The stream filter failed', { cause: err }));
-        return;
+        return false;
       }
       if (!keep) {
         this.#skipped++;
-        return;
+        return false;
       }
     }
     if (this.#opts.filterer) {
@@ -421,32 +579,106 @@ class StreamSession {
           'filterer threw; ending the stream',
         );
         this.#endWithError(new FilterError('The stream filter failed', { cause: err }));
-        return;
+        return false;
       }
       if (!keep) {
         this.#skipped++;
-        return;
+        return false;
       }
     }
-    const payload = deserialized?.message;
-    let data: string;
-    try {
-      data = writer.mode === 'sse' ? serializeForSse(payload) : serializeForNdjson(payload);
-    } catch (err) {
-      // A BigInt, a cycle, or nesting too deep for JSON.stringify: skipped like
-      // an undeserializable message, never thrown into node-rdkafka's callback.
-      this.#skipped++;
-      this.#log.warn(
-        { err, topic: message.topic, partition: message.partition, offset: message.offset },
-        'message skipped: it cannot be serialized',
-      );
-      return;
-    }
+    return true;
+  }
+
+  #countDelivered(topic: string): void {
     this.#delivered++;
     const byTopic = this.#sentByTopic;
-    if (byTopic !== undefined) byTopic.set(message.topic, (byTopic.get(message.topic) ?? 0) + 1);
-    this.#lastSentId = tracker.id();
-    writer.message(data, this.#lastSentId);
+    if (byTopic !== undefined) byTopic.set(topic, (byTopic.get(topic) ?? 0) + 1);
+  }
+
+  /**
+   * Reads the shared tail's log from the cursor until the client's buffer is
+   * full or the log's head is reached, then writes the batch. Each message is
+   * deserialized and serialized once for all streams (the tail caches it);
+   * a stream in step with the tail writes the tail's ready-made frame.
+   */
+  #pump(): void {
+    const tail = this.#tail;
+    const writer = this.#writer;
+    const tracker = this.#tracker;
+    if (!tail || !writer || !tracker || this.#finished || this.#blocked) return;
+    if (this.#cursor < tail.oldestSeq) {
+      // The log dropped messages this stream still needs: a slow client.
+      void this.#leaveTail();
+      return;
+    }
+    const head = tail.headSeq;
+    const deserializer = this.#opts.deserializer;
+    const mode = writer.mode;
+    while (this.#cursor < head && !this.#blocked && !this.#finished) {
+      const entry = tail.entryAt(this.#cursor++);
+      const m = entry.message;
+      if (!tracker.advance(m.topic, m.partition, m.offset, m.timestamp)) continue;
+      const prepared = tail.prepare(entry, deserializer, deserializer === defaultDeserializer);
+      if (!prepared.ok) {
+        this.#skipped++;
+        continue;
+      }
+      if (!this.#passes(prepared.value, m)) continue;
+      const data = tail.serialized(entry, prepared, mode);
+      if (data === null) {
+        this.#skipped++;
+        continue;
+      }
+      this.#countDelivered(m.topic);
+      if (mode === 'ndjson') {
+        writer.framed(ndjsonLine(data));
+      } else if (this.#synced) {
+        this.#lastSentId = entry.id;
+        writer.framed(tail.sseFrame(entry, prepared, data));
+      } else {
+        this.#lastSentId = tracker.id();
+        writer.framed(sseMessage(data, this.#lastSentId));
+      }
+    }
+    if (this.#finished) return;
+    if (!this.#synced && this.#cursor === head && !this.#opts.useTimestampForId) {
+      this.#synced = tracker.id() === tail.headId();
+    }
+    writer.flush();
+  }
+
+  /**
+   * Moves a stream that fell out of the shared tail's log onto a consumer of
+   * its own, from its exact positions: nothing is lost and the client sees no
+   * break. It never returns to the tail.
+   */
+  async #leaveTail(): Promise<void> {
+    const tail = this.#tail;
+    const tracker = this.#tracker;
+    if (!tail || !tracker) return;
+    this.#tail = undefined;
+    void tail.release(this.#reader);
+    this.#log.info('the client fell behind the shared tail; reading on with a consumer of its own');
+    const opts = this.#opts;
+    const consumer = new RdKafkaBridgeConsumer(opts.kafkaConfig, opts.kafkaEventHandlers);
+    this.#consumer = consumer;
+    try {
+      await consumer.connect(opts.connectTimeoutMs);
+    } catch (err) {
+      this.#onConsumeError(err as Error);
+      return;
+    }
+    if (this.#finished) return;
+    consumer.start(
+      tracker.nextOffsets().map((p) => ({ topic: p.topic, partition: p.partition, offset: p.nextOffset })),
+      (message) => this.#onMessage(message),
+      (err) => this.#onConsumeError(err),
+    );
+    this.#startWatchdog(consumer);
+  }
+
+  #cachedWatermarks(topic: string, partition: number): Watermarks | undefined {
+    return (this.#tail ?? this.#consumer)?.cachedWatermarks(topic, partition);
   }
 
   /**
@@ -462,7 +694,7 @@ class StreamSession {
     return sseEvent('position', '{}', id);
   }
 
-  #makeHandle(consumer: BridgeConsumer, mode: 'sse' | 'ndjson'): StreamHandle {
+  #makeHandle(mode: 'sse' | 'ndjson'): StreamHandle {
     const client = this.#req.socket?.remoteAddress ?? 'unknown';
     return {
       id: this.#streamId,
@@ -477,7 +709,7 @@ class StreamSession {
         bytesSent: this.#writer?.bytesWritten ?? 0,
         messagesSkipped: this.#skipped,
         partitions: (this.#tracker?.nextOffsets() ?? []).map((p) => {
-          const marks = consumer.cachedWatermarks(p.topic, p.partition);
+          const marks = this.#cachedWatermarks(p.topic, p.partition);
           return { ...p, lag: marks ? Math.max(0, marks.high - p.nextOffset) : null };
         }),
       }),
@@ -568,6 +800,15 @@ class StreamSession {
     if (this.#watchdogTimer) clearInterval(this.#watchdogTimer);
     if (!this.#clientGone) this.#writer?.end();
     if (this.#handle) this.#opts.registry?.unregister(this.#handle, reason);
+    const tail = this.#tail;
+    if (tail) {
+      this.#tail = undefined;
+      try {
+        await tail.release(this.#reader);
+      } catch (err) {
+        this.#log.warn({ err }, 'releasing the shared consumer failed');
+      }
+    }
     const consumer = this.#consumer;
     if (consumer) {
       try {

@@ -3,6 +3,8 @@ import pino from 'pino';
 import type { KafkaConfig, KafkaMessage } from './consumer.ts';
 import { ConfigurationError } from './errors.ts';
 import { CompiledFilter, FILTER_LIMITS, type FilterLimits, type FilterSpec } from './filters.ts';
+import { defaultSharedTail, SharedTail } from './shared-tail.ts';
+import { RAW_JSON } from './sse-format.ts';
 import { StreamRegistry } from './stats.ts';
 
 /** The subset of a pino logger kafkaSse uses; any pino logger fits. */
@@ -99,6 +101,17 @@ export interface KafkaSseOptions {
   maxDurationMs?: number | null;
   /** Counts this stream in a {@link StreamRegistry} (live stats, metrics, admin disconnects). Default: none. */
   registry?: StreamRegistry;
+  /**
+   * Where streams of whole topics from their live end (and resumes its log
+   * still covers) share one consumer per set of topics instead of owning one
+   * each: a {@link SharedTail}. `null`: every stream owns a consumer (as in
+   * KafkaSSE). Streams with `kafkaEventHandlers` or function-valued
+   * `kafkaConfig` settings always own one. With a shared tail, `deserializer`
+   * runs once per message for all streams using that same function, and
+   * `filterer` receives that shared result: it must not modify it.
+   * Default: a process-wide SharedTail (see `defaultSharedTail()`).
+   */
+  sharedTail?: SharedTail | null;
 }
 
 /** Options after validation and defaults. */
@@ -125,6 +138,7 @@ export interface NormalizedOptions {
   tail: number | null;
   maxDurationMs: number | null;
   registry: StreamRegistry | undefined;
+  sharedTail: SharedTail | null;
 }
 
 /**
@@ -198,6 +212,7 @@ const KNOWN_KEYS = new Set<string>([
   'tail',
   'maxDurationMs',
   'registry',
+  'sharedTail',
 ]);
 
 /**
@@ -208,7 +223,8 @@ const KNOWN_KEYS = new Set<string>([
 export function defaultDeserializer(kafkaMessage: KafkaMessage): DeserializedMessage {
   const out = kafkaMessage as DeserializedMessage;
   const value = kafkaMessage.value;
-  const parsed: unknown = value === null || value === undefined ? null : JSON.parse(value.toString('utf8'));
+  const text = value === null || value === undefined ? undefined : value.toString('utf8');
+  const parsed: unknown = text === undefined ? null : JSON.parse(text);
   const meta = {
     topic: kafkaMessage.topic,
     partition: kafkaMessage.partition,
@@ -218,6 +234,8 @@ export function defaultDeserializer(kafkaMessage: KafkaMessage): DeserializedMes
   };
   if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
     (parsed as Record<string, unknown>)._kafka = meta;
+    // Kept, hidden from enumeration and comparisons, so the text can be sent as it came (see splicedJson).
+    Object.defineProperty(parsed, RAW_JSON, { value: text, writable: true, configurable: true });
     out.message = parsed;
   } else {
     // A scalar, array or tombstone has no field to carry metadata: wrap it so
@@ -344,6 +362,9 @@ export function normalizeOptions(input: KafkaSseOptions | undefined): Normalized
   if (o.registry !== undefined && !(o.registry instanceof StreamRegistry)) {
     throw new ConfigurationError('options.registry must be a StreamRegistry');
   }
+  if (o.sharedTail !== undefined && o.sharedTail !== null && !(o.sharedTail instanceof SharedTail)) {
+    throw new ConfigurationError('options.sharedTail must be a SharedTail or null');
+  }
   const signal = o.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new ConfigurationError('options.signal must be an AbortSignal');
@@ -386,5 +407,6 @@ export function normalizeOptions(input: KafkaSseOptions | undefined): Normalized
     tail: nonNegativeInt(o, 'tail', 0, true) || null,
     maxDurationMs: o.maxDurationMs === undefined ? DEFAULTS.maxDurationMs : nonNegativeInt(o, 'maxDurationMs', 0, true),
     registry: o.registry as StreamRegistry | undefined,
+    sharedTail: o.sharedTail === undefined ? defaultSharedTail() : (o.sharedTail as SharedTail | null),
   };
 }

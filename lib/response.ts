@@ -2,7 +2,7 @@
 // One instance per stream; the only place that calls res.write().
 import type { ServerResponse } from 'node:http';
 import type { PublicError } from './errors.ts';
-import { ndjsonLine, sseComment, sseEvent, sseRetry } from './sse-format.ts';
+import { ndjsonLine, sseComment, sseEvent, sseMessage, sseRetry } from './sse-format.ts';
 
 /** Wire format of a stream. */
 export type StreamMode = 'sse' | 'ndjson';
@@ -137,11 +137,22 @@ export class StreamWriter {
     this.#scheduleHeartbeat();
   }
 
-  /** Queues a message event (SSE) or line (NDJSON). */
+  /** Queues a message event (SSE) or line (NDJSON). `id` is a PositionTracker id (see sseMessage). */
   message(data: string, id: string): void {
-    this.#pending += this.mode === 'sse' ? sseEvent('message', data, id) : ndjsonLine(data);
+    this.#pending += this.mode === 'sse' ? sseMessage(data, id) : ndjsonLine(data);
     this.eventsWritten++;
     this.#afterQueue();
+  }
+
+  /**
+   * Queues an event already framed for this stream's mode (a shared tail's
+   * frame, built once for many streams). Not flushed here: the caller flushes
+   * after a batch.
+   */
+  framed(frame: string): void {
+    this.#pending += frame;
+    this.eventsWritten++;
+    if (this.#pending.length >= MAX_BATCH_CHARS) this.flush();
   }
 
   /**

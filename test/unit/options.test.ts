@@ -295,6 +295,7 @@ describe('options', () => {
         ],
         ['headers', [null, [], 'x', { 'X-A': 1 }], 'options.headers must be an object of header name → string value'],
         ['registry', [{}, null, 'x'], 'options.registry must be a StreamRegistry'],
+        ['sharedTail', [{}, 'x', true, 0], 'options.sharedTail must be a SharedTail or null'],
         ['signal', [{}, null, { aborted: false }], 'options.signal must be an AbortSignal'],
         ['useTimestampForId', ['true', 1, null], /^options\.useTimestampForId must be a boolean, got /],
         ['disableSSEFormatting', ['false', 0, null], /^options\.disableSSEFormatting must be a boolean, got /],

@@ -1,12 +1,14 @@
 // The wire encoders, checked byte for byte and against a real EventSource parser.
 import assert from 'node:assert/strict';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { defaultDeserializer } from '../../lib/options.ts';
 import {
   dataLines,
   ndjsonLine,
   serializeForNdjson,
   serializeForSse,
   singleLine,
+  splicedJson,
   sseComment,
   sseEvent,
   sseRetry,
@@ -347,5 +349,36 @@ describe('sse-format', () => {
       const frame = sseEvent('message', serializeForSse({ text: 'a\nb\r\nc' }), '1');
       assert.equal(frame.split('\n').filter((l) => l.startsWith('data:')).length, 1);
     });
+  });
+});
+
+describe('splicedJson', () => {
+  const meta = { topic: 't', partition: 0, offset: 5, timestamp: 1, key: null };
+  function deserialized(text: string): unknown {
+    return defaultDeserializer({ value: Buffer.from(text), topic: 't', partition: 0, offset: 5, timestamp: 1, size: 0 })
+      .message;
+  }
+
+  it('gives the same JSON value as JSON.stringify, from the original text', () => {
+    for (const text of ['{"a":1}', '{}', '{ }', '{"a":{"b":[1,2]}}  ', ' {"a": "x\\ny", "b" : 2 }', '{"ü":"€"}']) {
+      const message = deserialized(text);
+      const spliced = splicedJson(message);
+      assert.ok(spliced !== undefined, text);
+      assert.deepEqual(JSON.parse(spliced), JSON.parse(JSON.stringify(message)), text);
+      assert.deepEqual((JSON.parse(spliced) as { _kafka: unknown })._kafka, meta);
+    }
+    assert.equal(splicedJson(deserialized('{"n":0}')), `{"n":0,"_kafka":${JSON.stringify(meta)}}`);
+  });
+
+  it('declines (re-serialize) without original text, with a payload _kafka, or raw line breaks', () => {
+    assert.equal(splicedJson({ a: 1 }), undefined);
+    assert.equal(splicedJson('text'), undefined);
+    assert.equal(splicedJson(null), undefined);
+    assert.equal(splicedJson(deserialized('{"_kafka":{"fake":true},"a":1}')), undefined);
+    assert.equal(splicedJson(deserialized('{\n"a":1\n}')), undefined);
+    assert.equal(splicedJson(deserialized('{"a":1}\r\n')), undefined);
+    // Scalars and arrays are wrapped by the deserializer, never spliced.
+    assert.equal(splicedJson(deserialized('[1,2]')), undefined);
+    assert.equal(splicedJson(deserialized('5')), undefined);
   });
 });
