@@ -44,6 +44,11 @@ export const VARIANTS = {
     httpHighWaterMark: 1024 * 1024,
     deserializer: 'splice',
   },
+  private: {
+    description:
+      "sharedTail: null: every stream owns a consumer (KafkaSSE's model, and the default before the shared tail)",
+    sharedTail: 'off',
+  },
   'tuned-raw': {
     description:
       'tuned + a deserializer that passes the value through as text (no JSON.parse, no _kafka): the upper bound of what the per-message JSON work costs',

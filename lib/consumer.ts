@@ -75,6 +75,17 @@ const QUIESCE_MAX_ROUNDS = 50;
 /** Live count of consumers created and not yet fully disconnected, for leak checks. */
 let openConsumers = 0;
 
+/**
+ * Whether a librdkafka error event says that no broker can be reached any
+ * more. node-rdkafka's `event.error` carries code -1 for it (the code is lost
+ * on the way), so the message is checked too.
+ */
+export function isAllBrokersDown(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  if (e?.code === Kafka.CODES.ERRORS.ERR__ALL_BROKERS_DOWN) return true;
+  return typeof e?.message === 'string' && /all broker connections are down/i.test(e.message);
+}
+
 /** Number of Kafka consumers currently open in this process (created by kafkaSse and not yet released). */
 export function openConsumerCount(): number {
   return openConsumers;

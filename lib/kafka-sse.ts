@@ -212,12 +212,8 @@ class StreamSession {
     this.#throwIfGone();
 
     const shared = this.#sharedTailFor(requested, topics, lastEventId !== undefined, atTimestamp);
-    let resolved: { positions: ResolvedPosition[]; lost: LostRange[] };
-    if (shared) {
-      resolved = await this.#joinTail(shared.tail, shared.resume);
-    } else {
-      resolved = await this.#resolvePrivate(requested, topics, lastEventId !== undefined, atTimestamp);
-    }
+    let resolved = shared ? await this.#joinTail(shared.tail, shared.resume) : undefined;
+    resolved ??= await this.#resolvePrivate(requested, topics, lastEventId !== undefined, atTimestamp);
     this.#throwIfGone();
 
     const { positions, lost } = resolved;
@@ -358,23 +354,30 @@ class StreamSession {
         resume: undefined,
       };
     }
-    const tail = shared.find(key, topics);
-    if (!tail) return undefined;
+    if (atTimestamp !== undefined || opts.tail !== null) return undefined;
     const offsets = new Map<string, number>();
     for (const r of requested) {
       if (r.kind !== 'partition' || r.offset === undefined) return undefined;
       offsets.set(`${r.topic}\u0000${r.partition}`, r.offset);
     }
-    if (!tail.covers(offsets)) return undefined;
-    tail.hold();
-    return { tail, resume: offsets };
+    // The running tail for these topics, or a new one that starts a little
+    // before these positions when they are close to the end (a server
+    // restart's reconnecting clients), else at the end.
+    return {
+      tail: shared.acquire(key, topics, opts.kafkaConfig, opts.logger, opts.connectTimeoutMs, offsets),
+      resume: offsets,
+    };
   }
 
-  /** Positions for a stream reading the shared tail: its head, or the resume offsets it covers. */
+  /**
+   * Positions for a stream reading the shared tail: its head, or the resume
+   * offsets its log covers. Undefined when it does not cover them: the tail
+   * is let go and the stream needs a consumer of its own.
+   */
   async #joinTail(
     tail: Tail,
     resume: Map<string, number> | undefined,
-  ): Promise<{ positions: ResolvedPosition[]; lost: LostRange[] }> {
+  ): Promise<{ positions: ResolvedPosition[]; lost: LostRange[] } | undefined> {
     this.#tail = tail;
     try {
       await tail.ready;
@@ -382,6 +385,7 @@ class StreamSession {
       throw this.#unavailable(err);
     }
     this.#throwIfGone();
+    if (resume !== undefined && !tail.covers(resume)) return this.#leaveTailDuringSetup(tail);
     if (tail.partitions.length > this.#opts.maxPartitions) {
       throw new TooManyPartitionsError(
         `This request would read ${tail.partitions.length} partitions; at most ${this.#opts.maxPartitions} are allowed`,
@@ -392,7 +396,8 @@ class StreamSession {
       // Everything from here to attach() is synchronous, so no message can
       // arrive between taking the head and starting to read from it.
       this.#cursor = tail.headSeq;
-      this.#synced = !this.#opts.useTimestampForId;
+      // A tail still reading up to the end it found reaches this stream's start later.
+      this.#synced = !this.#opts.useTimestampForId && tail.caughtUp;
       return { positions: tail.headPositions(), lost: [] };
     }
     // Reading starts at the oldest entry; the tracker skips what precedes each position.
@@ -403,6 +408,13 @@ class StreamSession {
       reason: 'offset' as const,
     }));
     return { positions, lost: [] };
+  }
+
+  /** A resume the tail cannot serve: let the tail go (without waiting for it to close) and fall back. */
+  #leaveTailDuringSetup(tail: Tail): undefined {
+    this.#tail = undefined;
+    void tail.release(undefined);
+    return undefined;
   }
 
   async #checkAllowed(topics: readonly string[]): Promise<void> {

@@ -2,7 +2,13 @@
 // the same topics from where they are now, so a thousand clients cost one
 // librdkafka instance, one fetch per message, and one deserialization and
 // framing per message instead of a thousand.
-import { type KafkaConfig, type KafkaMessage, RdKafkaBridgeConsumer, type Watermarks } from './consumer.ts';
+import {
+  isAllBrokersDown,
+  type KafkaConfig,
+  type KafkaMessage,
+  RdKafkaBridgeConsumer,
+  type Watermarks,
+} from './consumer.ts';
 import { ConfigurationError, KafkaConsumeError, TopicNotAvailableError } from './errors.ts';
 import type { DeserializedMessage, Deserializer, Logger } from './options.ts';
 import { PositionTracker, type ResolvedPosition } from './positions.ts';
@@ -113,6 +119,8 @@ export class Tail {
   /** The next offset of each partition, and the first offset still in the log (or that could come). */
   #next: number[] = [];
   #retainedFrom: number[] = [];
+  /** Each partition's end when the tail opened: a stream from the live end starts there at the earliest. */
+  #liveFrom: number[] = [];
   #entries: TailEntry[] = [];
   /** Index in #entries of the oldest retained entry; the array is compacted now and then. */
   #first = 0;
@@ -125,6 +133,7 @@ export class Tail {
   #closing: Promise<void> | undefined;
   #lingerTimer: NodeJS.Timeout | undefined;
   #watchdogTimer: NodeJS.Timeout | undefined;
+  #checkingCounts = false;
 
   constructor(
     owner: SharedTail,
@@ -133,6 +142,7 @@ export class Tail {
     kafkaConfig: KafkaConfig,
     log: Logger,
     timeoutMs: number,
+    resumeHint: ReadonlyMap<string, number> | undefined,
   ) {
     this.#owner = owner;
     this.key = key;
@@ -140,13 +150,20 @@ export class Tail {
     this.#log = log;
     this.#ringMessages = owner.options.ringMessages;
     this.#ringBytes = owner.options.ringBytes;
-    this.#consumer = new RdKafkaBridgeConsumer(kafkaConfig, undefined);
-    this.ready = this.#open(timeoutMs);
+    // Losing every broker ends the tail at once: its streams would otherwise
+    // wait for the watchdog, and new requests would be served from a log that
+    // cannot grow instead of being told to come back.
+    this.#consumer = new RdKafkaBridgeConsumer(kafkaConfig, {
+      'event.error': (err) => {
+        if (isAllBrokersDown(err) && this.#tracker) this.#fail(err as Error);
+      },
+    });
+    this.ready = this.#open(timeoutMs, resumeHint);
     // Waiters handle the rejection; this one only keeps it from being "unhandled" when none wait.
     this.ready.catch(() => {});
   }
 
-  async #open(timeoutMs: number): Promise<void> {
+  async #open(timeoutMs: number, resumeHint: ReadonlyMap<string, number> | undefined): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     const remaining = () => Math.max(1, deadline - Date.now());
     const consumer = this.#consumer;
@@ -164,11 +181,13 @@ export class Tail {
       this.#partitions.map((p) => consumer.watermarks(p.topic, p.partition, remaining())),
     );
     if (this.#closing) return;
+    const starts = this.#startOffsets(marks, resumeHint);
     const positions: ResolvedPosition[] = this.#partitions.map((p, i) => ({
       ...p,
-      offset: (marks[i] as Watermarks).high,
+      offset: starts[i] as number,
       reason: 'end',
     }));
+    this.#liveFrom = marks.map((m) => m.high);
     this.#next = positions.map((p) => p.offset);
     this.#retainedFrom = positions.map((p) => p.offset);
     // Set last: a tracker means the positions above are known (see covers()).
@@ -181,6 +200,28 @@ export class Tail {
     this.#startWatchdog();
   }
 
+  /**
+   * Where the tail starts reading: each partition's end, or, when it opens for
+   * a stream resuming close to the end (every partition within half a log's
+   * share of it), somewhat before that stream's positions, so that the other
+   * clients coming back after a server restart, a little behind or ahead of
+   * the first, resume from this tail too instead of each opening a consumer.
+   */
+  #startOffsets(marks: readonly Watermarks[], hint: ReadonlyMap<string, number> | undefined): number[] {
+    const ends = marks.map((m) => m.high);
+    if (!hint || hint.size !== this.#partitions.length) return ends;
+    const window = Math.max(1, Math.floor(this.#ringMessages / (2 * this.#partitions.length)));
+    const starts: number[] = [];
+    for (let i = 0; i < this.#partitions.length; i++) {
+      const p = this.#partitions[i] as TailPartition;
+      const m = marks[i] as Watermarks;
+      const h = hint.get(`${p.topic}\u0000${p.partition}`);
+      if (h === undefined || h < m.low || h > m.high || m.high - h > window) return ends;
+      starts.push(Math.max(m.low, h - window));
+    }
+    return starts;
+  }
+
   /** Partition counts of the tail's topics. */
   get partitionCounts(): ReadonlyMap<string, number> {
     return this.#counts;
@@ -191,9 +232,18 @@ export class Tail {
     return this.#partitions;
   }
 
-  /** Positions at the head: where a stream joining now starts. */
+  /** Positions at the head: where a stream from the live end joining now starts. */
   headPositions(): ResolvedPosition[] {
-    return this.#partitions.map((p, i) => ({ ...p, offset: this.#next[i] as number, reason: 'end' }));
+    return this.#partitions.map((p, i) => ({
+      ...p,
+      offset: Math.max(this.#next[i] as number, this.#liveFrom[i] as number),
+      reason: 'end',
+    }));
+  }
+
+  /** True when the tail has read up to where it found each partition's end (it started behind it for a resume). */
+  get caughtUp(): boolean {
+    return this.#next.every((n, i) => n >= (this.#liveFrom[i] as number));
   }
 
   /** The seq of the next message to arrive; a reader whose cursor is here has read everything. */
@@ -221,17 +271,19 @@ export class Tail {
   }
 
   /**
-   * Whether the log still holds every message from these offsets on (so a
-   * resuming stream can read it instead of opening a consumer): every
+   * Whether the log holds (or will) every message from these offsets on, so a
+   * resuming stream can read it instead of opening a consumer: every
    * partition of the tail is named, at an offset the log has not dropped and
-   * the tail has reached.
+   * the tail will reach.
    */
   covers(offsets: ReadonlyMap<string, number>): boolean {
     if (!this.#tracker || offsets.size !== this.#partitions.length || this.#failure || this.#closing) return false;
     for (const [key, offset] of offsets) {
       const i = this.#index.get(key);
       if (i === undefined) return false;
-      if (offset < (this.#retainedFrom[i] as number) || offset > (this.#next[i] as number)) return false;
+      // Up to the end the tail found when it opened: it reads at least that far.
+      const reach = Math.max(this.#next[i] as number, this.#liveFrom[i] as number);
+      if (offset < (this.#retainedFrom[i] as number) || offset > reach) return false;
     }
     return true;
   }
@@ -420,6 +472,33 @@ export class Tail {
     for (const r of readers) r.fail(this.#failure);
   }
 
+  /**
+   * A tail reads the partitions its topics had when it opened. When one grows,
+   * the tail ends its streams: they come back with ids that lack the new
+   * partitions, which a consumer of their own starts at their beginning, and
+   * new live streams get a tail that reads them all.
+   */
+  #checkPartitionCounts(): void {
+    if (this.#checkingCounts || this.#failure || this.#closing) return;
+    this.#checkingCounts = true;
+    this.#consumer
+      .partitionCounts(this.topics, WATCHDOG_MS)
+      .then((counts) => {
+        for (const t of this.topics) {
+          if ((counts.get(t) ?? 0) > (this.#counts.get(t) ?? 0)) {
+            this.#log.info({ topic: t }, 'partitions were added; the shared consumer restarts its streams');
+            this.#fail(new Error(`partitions were added to ${t}`));
+            return;
+          }
+        }
+      })
+      // A failed lookup says nothing about partitions (the broker may be away: see the event handler).
+      .catch(() => {})
+      .finally(() => {
+        this.#checkingCounts = false;
+      });
+  }
+
   #startWatchdog(): void {
     let seen = this.#consumer.deliveries();
     let suspect = 0;
@@ -434,7 +513,9 @@ export class Tail {
       if (suspect >= 2) {
         this.#fail(new Error('no delivery while the partition end moved'));
         clearInterval(this.#watchdogTimer);
+        return;
       }
+      this.#checkPartitionCounts();
     }, WATCHDOG_MS);
     this.#watchdogTimer.unref();
   }
@@ -472,12 +553,23 @@ export class SharedTail {
     return this.#tails.get(`${config}\u0001${topics.join(',')}`);
   }
 
-  /** The tail for these topics and settings, opened if needed, and held for the caller. */
-  acquire(config: string, topics: readonly string[], kafkaConfig: KafkaConfig, log: Logger, timeoutMs: number): Tail {
+  /**
+   * The tail for these topics and settings, opened if needed, and held for the
+   * caller. `resumeHint`: the positions of a resuming stream, used only when
+   * a tail is opened (see Tail#startOffsets).
+   */
+  acquire(
+    config: string,
+    topics: readonly string[],
+    kafkaConfig: KafkaConfig,
+    log: Logger,
+    timeoutMs: number,
+    resumeHint?: ReadonlyMap<string, number>,
+  ): Tail {
     const key = `${config}\u0001${topics.join(',')}`;
     let tail = this.#tails.get(key);
     if (!tail) {
-      tail = new Tail(this, key, topics, kafkaConfig, log, timeoutMs);
+      tail = new Tail(this, key, topics, kafkaConfig, log, timeoutMs, resumeHint);
       this.#tails.set(key, tail);
       const created = tail;
       // A tail that could not start is not reused: the next request tries again.

@@ -54,6 +54,9 @@ if (process.env.BENCH_DESERIALIZER === 'splice') {
   };
 }
 
+// BENCH_SHARED_TAIL=off: every stream owns a consumer (the bridge@private variant).
+if (process.env.BENCH_SHARED_TAIL === 'off') options.sharedTail = null;
+
 // BENCH_TRACE_FILE: log when res.write() returns false and when 'drain' follows (diagnosis only).
 const traceFile = process.env.BENCH_TRACE_FILE;
 

@@ -197,6 +197,21 @@ export async function createTopic(name: string, partitions = 1, config: Record<s
   );
 }
 
+/** Grows `name` to `total` partitions and resolves once metadata shows them. */
+export async function addPartitions(name: string, total: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    adminClient().createPartitions(name, total, TIMEOUT_MS, (err) =>
+      err ? reject(kafkaError(`could not grow topic ${name}`, err)) : resolve(),
+    );
+  });
+  const deadline = Date.now() + TIMEOUT_MS;
+  while ((await partitionCount(name)) < total) {
+    if (Date.now() > deadline)
+      throw new Error(`topic ${name} has not ${total} partitions ${TIMEOUT_MS} ms after growing`);
+    await sleep(50);
+  }
+}
+
 /** Deletes `name` (a missing topic is not an error) and resolves once metadata no longer shows it. */
 export async function deleteTopic(name: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {

@@ -4,8 +4,9 @@
 import assert from 'node:assert/strict';
 import { defaultDeserializer, type KafkaMessage, openConsumerCount, SharedTail } from '../../index.ts';
 import { type BridgeServer, baseOptions, closeBridge, startBridge } from '../helpers/bridge-server.ts';
-import { createTopic, produce, uniqueTopic } from '../helpers/kafka.ts';
+import { addPartitions, createTopic, produce, uniqueTopic } from '../helpers/kafka.ts';
 import { getJson, openStream, type StreamClient } from '../helpers/sse-client.ts';
+import { TrackedEventSource } from '../helpers/tracked-eventsource.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 function ns(client: StreamClient): number[] {
@@ -120,6 +121,82 @@ describe('shared live tail', function () {
     assert.deepEqual(ns(old), range(3, 15));
     await live.until(() => live.messages().length === 5, 10_000, 'live');
     assert.deepEqual(ns(live), range(10, 15));
+  });
+
+  it('after a server restart, clients resuming with their ids share one new tail', async () => {
+    const topic = uniqueTopic('shared-restart');
+    await createTopic(topic, 2);
+    const before = openConsumerCount();
+    bridge = await startBridge(() => ({ assignments: topic, options: baseOptions() }));
+    const firstLife = await Promise.all(range(0, 8).map(() => open('/')));
+    for (const c of firstLife) await c.until(() => c.raw().startsWith(':ok'), 5000, ':ok');
+    await produce(topic, batch(0, 40, 2));
+    for (const c of firstLife) await c.until(() => c.messages().length === 40, 10_000, '40');
+    // One client lags: its id is 6 messages older than the others'.
+    const ids = firstLife.map((c, i) => c.messages()[i === 0 ? 33 : 39]?.id ?? '');
+    await closeBridge(bridge);
+    clients.splice(0);
+    await produce(topic, batch(40, 50, 2)); // while the server is down
+    bridge = await startBridge(() => ({ assignments: topic, options: baseOptions() }));
+    const secondLife = await Promise.all(ids.map((id) => open('/', { 'Last-Event-ID': id })));
+    await produce(topic, batch(50, 60, 2));
+    for (const [i, c] of secondLife.entries()) {
+      const cut = i === 0 ? 34 : 40;
+      const had = new Set(ns(firstLife[i] as StreamClient).slice(0, cut));
+      const expected = range(0, 60).filter((n) => !had.has(n));
+      await c.until(() => c.messages().length === expected.length, 10_000, `client ${i}: the rest`);
+      assert.deepEqual(
+        [...ns(c)].sort((a, b) => a - b),
+        expected,
+        `client ${i}`,
+      );
+    }
+    assert.equal(openConsumerCount(), before + 1, 'eight resumes, one consumer');
+    assert.equal(
+      secondLife[0]?.messages().at(-1)?.id,
+      secondLife[1]?.messages().at(-1)?.id,
+      'the straggler caught up: same ids',
+    );
+  });
+
+  it('a resume far behind the end opens no tail: it gets a consumer of its own', async () => {
+    const topic = uniqueTopic('shared-far');
+    await createTopic(topic, 1);
+    await produce(topic, batch(0, 30, 1));
+    const sharedTail = new SharedTail({ ringMessages: 10 });
+    const before = openConsumerCount();
+    bridge = await startBridge(() => ({ assignments: topic, options: baseOptions({ sharedTail }) }));
+    const far = await open('/', { 'Last-Event-ID': JSON.stringify([{ topic, partition: 0, offset: 3 }]) });
+    await far.until(() => far.messages().length === 27, 10_000, 'from offset 3');
+    assert.deepEqual(ns(far), range(3, 30));
+    await waitFor(
+      () => sharedTail.size === 0 && openConsumerCount() === before + 1,
+      5000,
+      'only the private consumer left: the tail opened for the lookup is gone',
+    );
+  });
+
+  it('when partitions are added, ends its streams; they resume and read the new partition', async () => {
+    const topic = uniqueTopic('shared-grow');
+    await createTopic(topic, 1);
+    bridge = await startBridge(() => ({ assignments: topic, options: baseOptions() }));
+    const es = new TrackedEventSource(`${bridge.url}/`);
+    try {
+      await waitFor(() => es.es.readyState === 1, 5000, 'EventSource open');
+      await produce(topic, batch(0, 3, 1));
+      await es.until(() => es.messages.length === 3, 10_000, 'three');
+      await addPartitions(topic, 2);
+      await produce(topic, [{ value: JSON.stringify({ n: 3 }), partition: 1 }]);
+      // The tail notices within its 5 s check; the client reconnects with its id and reads partition 1 from its start.
+      await es.until(() => es.messages.length === 4, 20_000, 'the message in the new partition');
+      assert.deepEqual(
+        es.messages.map((m) => (JSON.parse(m.data) as { n: number }).n),
+        [0, 1, 2, 3],
+      );
+      assert.ok(es.connections.length >= 2, 'it reconnected');
+    } finally {
+      es.close();
+    }
   });
 
   it('moves a client too slow for the log to a consumer of its own, losing nothing', async () => {

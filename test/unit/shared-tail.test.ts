@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { ConfigurationError, defaultSharedTail, SHARED_TAIL_DEFAULTS, SharedTail } from '../../index.ts';
+import { isAllBrokersDown } from '../../lib/consumer.ts';
 import { normalizeOptions } from '../../lib/options.ts';
 import { configKey } from '../../lib/shared-tail.ts';
 import { sseEvent, sseMessage } from '../../lib/sse-format.ts';
@@ -48,6 +49,18 @@ describe('shared-tail', () => {
 
     it('is undefined for settings with functions (they belong to one caller)', () => {
       assert.equal(configKey({ a: 1, oauthbearer_token_refresh_cb: () => {} }), undefined);
+    });
+  });
+
+  describe('isAllBrokersDown', () => {
+    it('recognises librdkafka\'s "all brokers down" by code or by message (node-rdkafka events carry code -1)', () => {
+      assert.equal(isAllBrokersDown({ code: -187, message: 'x' }), true);
+      assert.equal(
+        isAllBrokersDown({ code: -1, message: '1/1 brokers are down: all broker connections are down' }),
+        true,
+      );
+      assert.equal(isAllBrokersDown({ code: -1, message: 'broker transport failure' }), false);
+      assert.equal(isAllBrokersDown(null), false);
     });
   });
 
