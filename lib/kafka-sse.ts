@@ -537,7 +537,7 @@ class StreamSession {
       // payload and no filterer could have changed it since.
       data =
         (this.#opts.filterer === null && this.#opts.deserializer === defaultDeserializer
-          ? splicedJson(payload)
+          ? splicedJson(payload, writer.mode)
           : undefined) ?? (writer.mode === 'sse' ? serializeForSse(payload) : serializeForNdjson(payload));
     } catch (err) {
       // A BigInt, a cycle, or nesting too deep for JSON.stringify: skipped like

@@ -233,9 +233,13 @@ export function defaultDeserializer(kafkaMessage: KafkaMessage): DeserializedMes
     key: kafkaMessage.key === undefined || kafkaMessage.key === null ? null : kafkaMessage.key.toString(),
   };
   if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
+    // Kept, hidden from enumeration and comparisons, so the text can be sent as
+    // it came (see splicedJson); not when the payload has a _kafka of its own,
+    // which ours replaces.
+    if (!Object.hasOwn(parsed, '_kafka')) {
+      Object.defineProperty(parsed, RAW_JSON, { value: text, writable: true, configurable: true });
+    }
     (parsed as Record<string, unknown>)._kafka = meta;
-    // Kept, hidden from enumeration and comparisons, so the text can be sent as it came (see splicedJson).
-    Object.defineProperty(parsed, RAW_JSON, { value: text, writable: true, configurable: true });
     out.message = parsed;
   } else {
     // A scalar, array or tombstone has no field to carry metadata: wrap it so

@@ -328,7 +328,7 @@ export class Tail {
     try {
       const payload = prepared.value.message;
       text =
-        (prepared.splice ? splicedJson(payload) : undefined) ??
+        (prepared.splice ? splicedJson(payload, mode) : undefined) ??
         (mode === 'sse' ? serializeForSse(payload) : serializeForNdjson(payload));
     } catch (err) {
       const m = entry.message;

@@ -60,22 +60,37 @@ export function ndjsonLine(json: string): string {
  */
 export const RAW_JSON: unique symbol = Symbol('kafka-sse-bridge.rawJson');
 
+/** JSON's whitespace: space, tab, LF, CR. */
+function isJsonSpace(c: number): boolean {
+  return c === 32 || c === 9 || c === 10 || c === 13;
+}
+
 /**
  * The original text of a default-deserialized JSON object with its `_kafka`
  * spliced in before the closing brace: the same JSON value JSON.stringify
- * would give. Undefined (re-serialize) when there is no original text, when
- * the payload had its own `_kafka` (which ours replaces), or when the text
- * holds raw line breaks (NDJSON needs one line; SSE would split it).
+ * would give (the default deserializer keeps the text only when the payload
+ * had no `_kafka` of its own, which ours would replace). Undefined
+ * (re-serialize) when there is no original text, or for NDJSON when the text
+ * holds raw line breaks (a line must stay one line; in SSE they only split
+ * the text into more `data:` lines, which the client joins back).
  */
-export function splicedJson(message: unknown): string | undefined {
+export function splicedJson(message: unknown, mode: 'sse' | 'ndjson'): string | undefined {
   if (message === null || typeof message !== 'object') return undefined;
   const text = (message as { [RAW_JSON]?: unknown })[RAW_JSON];
-  if (typeof text !== 'string' || text.includes('"_kafka"') || ANY_LINE_BREAK.test(text)) return undefined;
+  if (typeof text !== 'string' || (mode === 'ndjson' && ANY_LINE_BREAK.test(text))) return undefined;
   const end = text.lastIndexOf('}');
   let i = end - 1;
-  while (i > 0 && (text.charCodeAt(i) === 32 || text.charCodeAt(i) === 9)) i--;
+  while (i > 0 && isJsonSpace(text.charCodeAt(i))) i--;
   const empty = text.charCodeAt(i) === 123; // '{': no member before ours
-  const meta = JSON.stringify((message as { _kafka?: unknown })._kafka);
+  const m = (
+    message as { _kafka?: { topic: string; partition: number; offset: number; timestamp?: number; key: string | null } }
+  )._kafka;
+  if (!m) return undefined;
+  // What JSON.stringify(_kafka) gives, without walking the object: topic names are
+  // [a-zA-Z0-9._-] and the numbers are integers; an undefined timestamp is left out, as it would be.
+  const meta =
+    `{"topic":${JSON.stringify(m.topic)},"partition":${m.partition},"offset":${m.offset},` +
+    `${m.timestamp === undefined ? '' : `"timestamp":${m.timestamp},`}"key":${m.key === null ? 'null' : JSON.stringify(m.key)}}`;
   return `${text.slice(0, end)}${empty ? '' : ','}"_kafka":${meta}}`;
 }
 

@@ -354,31 +354,54 @@ describe('sse-format', () => {
 
 describe('splicedJson', () => {
   const meta = { topic: 't', partition: 0, offset: 5, timestamp: 1, key: null };
-  function deserialized(text: string): unknown {
-    return defaultDeserializer({ value: Buffer.from(text), topic: 't', partition: 0, offset: 5, timestamp: 1, size: 0 })
-      .message;
+  function deserialized(text: string, extra: Partial<{ key: Buffer; timestamp: number | undefined }> = {}): unknown {
+    return defaultDeserializer({
+      value: Buffer.from(text),
+      topic: 't',
+      partition: 0,
+      offset: 5,
+      timestamp: 1,
+      size: 0,
+      ...extra,
+    } as Parameters<typeof defaultDeserializer>[0]).message;
   }
 
-  it('gives the same JSON value as JSON.stringify, from the original text', () => {
+  it('gives the same JSON value as JSON.stringify, from the original text, in both modes', () => {
     for (const text of ['{"a":1}', '{}', '{ }', '{"a":{"b":[1,2]}}  ', ' {"a": "x\\ny", "b" : 2 }', '{"ü":"€"}']) {
-      const message = deserialized(text);
-      const spliced = splicedJson(message);
-      assert.ok(spliced !== undefined, text);
-      assert.deepEqual(JSON.parse(spliced), JSON.parse(JSON.stringify(message)), text);
-      assert.deepEqual((JSON.parse(spliced) as { _kafka: unknown })._kafka, meta);
+      for (const mode of ['sse', 'ndjson'] as const) {
+        const message = deserialized(text);
+        const spliced = splicedJson(message, mode);
+        assert.ok(spliced !== undefined, text);
+        assert.deepEqual(JSON.parse(spliced), JSON.parse(JSON.stringify(message)), text);
+        assert.deepEqual((JSON.parse(spliced) as { _kafka: unknown })._kafka, meta);
+      }
     }
-    assert.equal(splicedJson(deserialized('{"n":0}')), `{"n":0,"_kafka":${JSON.stringify(meta)}}`);
+    assert.equal(splicedJson(deserialized('{"n":0}'), 'sse'), `{"n":0,"_kafka":${JSON.stringify(meta)}}`);
   });
 
-  it('declines (re-serialize) without original text, with a payload _kafka, or raw line breaks', () => {
-    assert.equal(splicedJson({ a: 1 }), undefined);
-    assert.equal(splicedJson('text'), undefined);
-    assert.equal(splicedJson(null), undefined);
-    assert.equal(splicedJson(deserialized('{"_kafka":{"fake":true},"a":1}')), undefined);
-    assert.equal(splicedJson(deserialized('{\n"a":1\n}')), undefined);
-    assert.equal(splicedJson(deserialized('{"a":1}\r\n')), undefined);
+  it('renders _kafka byte for byte as JSON.stringify would: key strings escaped, a missing timestamp left out', () => {
+    const withKey = deserialized('{"a":1}', { key: Buffer.from('k"\\\n€') });
+    assert.equal(splicedJson(withKey, 'sse'), JSON.stringify(withKey));
+    const noTime = deserialized('{"a":1}', { timestamp: undefined });
+    assert.equal(splicedJson(noTime, 'ndjson'), JSON.stringify(noTime));
+  });
+
+  it('keeps raw line breaks for SSE (the client joins the data lines back) but declines them for NDJSON', () => {
+    const message = deserialized('{\r\n"a":1\n}\n');
+    const sse = splicedJson(message, 'sse');
+    assert.ok(sse !== undefined);
+    assert.deepEqual(JSON.parse(sse), JSON.parse(JSON.stringify(message)));
+    assert.equal(splicedJson(message, 'ndjson'), undefined);
+  });
+
+  it('declines (re-serialize) without original text or when the payload had its own _kafka', () => {
+    assert.equal(splicedJson({ a: 1 }, 'sse'), undefined);
+    assert.equal(splicedJson('text', 'sse'), undefined);
+    assert.equal(splicedJson(null, 'sse'), undefined);
+    assert.equal(splicedJson(deserialized('{"_kafka":{"fake":true},"a":1}'), 'sse'), undefined);
+    assert.equal(splicedJson(deserialized('{"\\u005fkafka":{"fake":true}}'), 'sse'), undefined);
     // Scalars and arrays are wrapped by the deserializer, never spliced.
-    assert.equal(splicedJson(deserialized('[1,2]')), undefined);
-    assert.equal(splicedJson(deserialized('5')), undefined);
+    assert.equal(splicedJson(deserialized('[1,2]'), 'sse'), undefined);
+    assert.equal(splicedJson(deserialized('5'), 'sse'), undefined);
   });
 });
