@@ -76,6 +76,45 @@ const QUIESCE_MAX_ROUNDS = 50;
 let openConsumers = 0;
 
 /**
+ * How often a stall check looks. node-rdkafka's flowing loop stops for good on
+ * some errors (e.g. all brokers down during a broker restart) without telling
+ * anyone until disconnect; librdkafka keeps fetching meanwhile, so "the
+ * partition's end moved past us and nothing arrived for two checks" means the
+ * consumer is stuck.
+ */
+export const STALL_CHECK_MS = 5000;
+
+/**
+ * Calls `onStall` (once) when `consumer` made no callback for two checks in a
+ * row while some partition's cached end is past `positions()` and `paused()`
+ * is false. Returns the timer (unref'd), for clearInterval.
+ */
+export function watchForStall(
+  consumer: BridgeConsumer,
+  positions: () => readonly { topic: string; partition: number; nextOffset: number }[],
+  paused: () => boolean,
+  onStall: () => void,
+): NodeJS.Timeout {
+  let seen = consumer.deliveries();
+  let suspect = 0;
+  const timer = setInterval(() => {
+    const now = consumer.deliveries();
+    const behind = positions().some((p) => {
+      const marks = consumer.cachedWatermarks(p.topic, p.partition);
+      return marks !== undefined && marks.high > p.nextOffset;
+    });
+    suspect = now === seen && behind && !paused() ? suspect + 1 : 0;
+    seen = now;
+    if (suspect >= 2) {
+      clearInterval(timer);
+      onStall();
+    }
+  }, STALL_CHECK_MS);
+  timer.unref();
+  return timer;
+}
+
+/**
  * Whether a librdkafka error event says that no broker can be reached any
  * more. node-rdkafka's `event.error` carries code -1 for it (the code is lost
  * on the way), so the message is checked too.

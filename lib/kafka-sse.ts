@@ -1,6 +1,12 @@
 // kafkaSse(): validate → resolve positions → consume → write → tear down.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type BridgeConsumer, type KafkaMessage, RdKafkaBridgeConsumer, type Watermarks } from './consumer.ts';
+import {
+  type BridgeConsumer,
+  type KafkaMessage,
+  RdKafkaBridgeConsumer,
+  type Watermarks,
+  watchForStall,
+} from './consumer.ts';
 import {
   BrokerUnavailableError,
   FilterError,
@@ -37,15 +43,6 @@ import { StreamWriter, writeJsonError } from './response.ts';
 import { configKey, type Tail, type TailReader } from './shared-tail.ts';
 import { ndjsonLine, serializeForNdjson, serializeForSse, splicedJson, sseEvent, sseMessage } from './sse-format.ts';
 import type { EndReason, StreamHandle, StreamSnapshot } from './stats.ts';
-
-/**
- * How often a stream checks that its consumer still delivers. node-rdkafka's
- * flowing loop stops for good on some errors (e.g. all brokers down during a
- * broker restart) without telling anyone until disconnect; librdkafka keeps
- * fetching meanwhile, so "the partition's end moved past us and nothing
- * arrived for two checks" means the stream is stuck.
- */
-const WATCHDOG_MS = 5000;
 
 /** How often a pending rewind checks whether retention removed its message. */
 const REWIND_CHECK_MS = 5000;
@@ -629,7 +626,8 @@ class StreamSession {
     while (this.#cursor < head && !this.#blocked && !this.#finished) {
       const entry = tail.entryAt(this.#cursor++);
       const m = entry.message;
-      if (!tracker.advance(m.topic, m.partition, m.offset, m.timestamp)) continue;
+      // The tracker's positions were made in the tail's partition order (see #joinTail).
+      if (!tracker.advanceAt(entry.partitionIndex, m.offset, m.timestamp)) continue;
       const prepared = tail.prepare(entry, deserializer, deserializer === defaultDeserializer);
       if (!prepared.ok) {
         this.#skipped++;
@@ -738,26 +736,19 @@ class StreamSession {
   }
 
   #startWatchdog(consumer: BridgeConsumer): void {
-    let seen = consumer.deliveries();
-    let suspect = 0;
-    this.#watchdogTimer = setInterval(() => {
-      const now = consumer.deliveries();
-      const behind = (this.#tracker?.nextOffsets() ?? []).some((p) => {
-        const marks = consumer.cachedWatermarks(p.topic, p.partition);
-        return marks !== undefined && marks.high > p.nextOffset;
-      });
-      suspect = now === seen && behind && !this.#blocked ? suspect + 1 : 0;
-      seen = now;
-      if (suspect >= 2) {
+    this.#watchdogTimer = watchForStall(
+      consumer,
+      () => this.#tracker?.nextOffsets() ?? [],
+      () => this.#blocked,
+      () => {
         this.#log.error('the consumer stopped delivering; ending the stream so the client resumes elsewhere');
         this.#endWithError(
           new KafkaConsumeError('Reading from Kafka stalled; reconnect to resume', {
             cause: new Error('no delivery while the partition end moved'),
           }),
         );
-      }
-    }, WATCHDOG_MS);
-    this.#watchdogTimer.unref();
+      },
+    );
   }
 
   #onConsumeError(err: Error): void {

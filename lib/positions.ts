@@ -381,7 +381,15 @@ export class PositionTracker {
    */
   advance(topic: string, partition: number, offset: number, timestamp: number | undefined): boolean {
     const i = this.#index.get(`${topic}\u0000${partition}`);
-    if (i === undefined) return false;
+    return i !== undefined && this.advanceAt(i, offset, timestamp);
+  }
+
+  /**
+   * `advance()` for the partition at index `i` of the positions given to the
+   * constructor, without looking it up (a shared tail's readers share its
+   * partition order, so they skip building a key per message each).
+   */
+  advanceAt(i: number, offset: number, timestamp: number | undefined): boolean {
     // Offsets only move forward: a message before the position was already
     // processed (a rewind can fetch it again) and must not be sent twice.
     if (offset < (this.#offsets[i] as number)) return false;

@@ -7,7 +7,9 @@ import {
   type KafkaConfig,
   type KafkaMessage,
   RdKafkaBridgeConsumer,
+  STALL_CHECK_MS,
   type Watermarks,
+  watchForStall,
 } from './consumer.ts';
 import { ConfigurationError, KafkaConsumeError, TopicNotAvailableError } from './errors.ts';
 import type { DeserializedMessage, Deserializer, Logger } from './options.ts';
@@ -35,12 +37,6 @@ export const SHARED_TAIL_DEFAULTS = Object.freeze({
   lingerMs: 0,
 });
 
-/**
- * Same check as the private streams' watchdog (see kafka-sse.ts): the
- * partitions' end moved on and nothing arrived for two checks in a row.
- */
-const WATCHDOG_MS = 5000;
-
 /** Rough per-message bookkeeping cost counted against ringBytes besides value and key. */
 const ENTRY_OVERHEAD_BYTES = 256;
 
@@ -48,6 +44,8 @@ const ENTRY_OVERHEAD_BYTES = 256;
 export interface TailEntry {
   readonly seq: number;
   readonly message: KafkaMessage;
+  /** The message's partition as an index into the tail's partitions (and its readers' positions, in the same order). */
+  readonly partitionIndex: number;
   /** The resume id after this message for a stream whose positions equal the tail's (offset ids). */
   readonly id: string;
   bytes: number;
@@ -133,6 +131,8 @@ export class Tail {
   #closing: Promise<void> | undefined;
   #lingerTimer: NodeJS.Timeout | undefined;
   #watchdogTimer: NodeJS.Timeout | undefined;
+  /** Looks for partitions added to the tail's topics, at the stall check's pace. */
+  #countsTimer: NodeJS.Timeout | undefined;
   #checkingCounts = false;
 
   constructor(
@@ -395,6 +395,7 @@ export class Tail {
     if (this.#closing) return this.#closing;
     this.#owner.forget(this);
     if (this.#watchdogTimer) clearInterval(this.#watchdogTimer);
+    if (this.#countsTimer) clearInterval(this.#countsTimer);
     if (this.#lingerTimer) clearTimeout(this.#lingerTimer);
     this.#failure ??= new KafkaConsumeError('The shared consumer was closed; reconnect to resume');
     const readers = [...this.#readers];
@@ -412,10 +413,17 @@ export class Tail {
     if (!tracker || this.#closing) return;
     const i = this.#index.get(`${message.topic}\u0000${message.partition}`);
     if (i === undefined || message.offset < (this.#next[i] as number)) return;
-    tracker.advance(message.topic, message.partition, message.offset, message.timestamp);
+    tracker.advanceAt(i, message.offset, message.timestamp);
     this.#next[i] = message.offset + 1;
     const bytes = ENTRY_OVERHEAD_BYTES + (message.value?.length ?? 0) + (message.key?.length ?? 0);
-    this.#entries.push({ seq: this.#nextSeq++, message, id: tracker.id(), bytes, prepared: undefined });
+    this.#entries.push({
+      seq: this.#nextSeq++,
+      message,
+      partitionIndex: i,
+      id: tracker.id(),
+      bytes,
+      prepared: undefined,
+    });
     this.#bytes += bytes;
     if (!this.#dispatchScheduled) {
       this.#dispatchScheduled = true;
@@ -452,8 +460,7 @@ export class Tail {
       entries[this.#first] = undefined as unknown as TailEntry;
       this.#first++;
       this.#bytes -= e.bytes;
-      const i = this.#index.get(`${e.message.topic}\u0000${e.message.partition}`) as number;
-      this.#retainedFrom[i] = e.message.offset + 1;
+      this.#retainedFrom[e.partitionIndex] = e.message.offset + 1;
     }
     if (this.#first > 1024 && this.#first * 2 > entries.length) {
       this.#entries = entries.slice(this.#first);
@@ -482,7 +489,7 @@ export class Tail {
     if (this.#checkingCounts || this.#failure || this.#closing) return;
     this.#checkingCounts = true;
     this.#consumer
-      .partitionCounts(this.topics, WATCHDOG_MS)
+      .partitionCounts(this.topics, STALL_CHECK_MS)
       .then((counts) => {
         for (const t of this.topics) {
           if ((counts.get(t) ?? 0) > (this.#counts.get(t) ?? 0)) {
@@ -500,24 +507,14 @@ export class Tail {
   }
 
   #startWatchdog(): void {
-    let seen = this.#consumer.deliveries();
-    let suspect = 0;
-    this.#watchdogTimer = setInterval(() => {
-      const now = this.#consumer.deliveries();
-      const behind = this.#partitions.some((p, i) => {
-        const marks = this.#consumer.cachedWatermarks(p.topic, p.partition);
-        return marks !== undefined && marks.high > (this.#next[i] as number);
-      });
-      suspect = now === seen && behind ? suspect + 1 : 0;
-      seen = now;
-      if (suspect >= 2) {
-        this.#fail(new Error('no delivery while the partition end moved'));
-        clearInterval(this.#watchdogTimer);
-        return;
-      }
-      this.#checkPartitionCounts();
-    }, WATCHDOG_MS);
-    this.#watchdogTimer.unref();
+    this.#watchdogTimer = watchForStall(
+      this.#consumer,
+      () => this.#partitions.map((p, i) => ({ ...p, nextOffset: this.#next[i] as number })),
+      () => false,
+      () => this.#fail(new Error('no delivery while the partition end moved')),
+    );
+    this.#countsTimer = setInterval(() => this.#checkPartitionCounts(), STALL_CHECK_MS);
+    this.#countsTimer.unref();
   }
 }
 
@@ -546,11 +543,6 @@ export class SharedTail {
   /** Number of tails (consumers) open now. */
   get size(): number {
     return this.#tails.size;
-  }
-
-  /** The open tail for these topics and settings, if any (it is not held). */
-  find(config: string, topics: readonly string[]): Tail | undefined {
-    return this.#tails.get(`${config}\u0001${topics.join(',')}`);
   }
 
   /**

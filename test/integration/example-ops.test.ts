@@ -1,34 +1,15 @@
 // The example server's operations endpoints and filters: /metrics, the
 // token-protected /admin/streams, query filters, the rate limit.
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import pino from 'pino';
 import { createServer, type ExampleServer, type ServerConfig } from '../../examples/server-app.js';
 import { openConsumerCount } from '../../index.ts';
+import { request } from '../helpers/http.ts';
 import { brokers, createTopic, produce, uniqueTopic } from '../helpers/kafka.ts';
 import { getJson, openStream, type StreamClient } from '../helpers/sse-client.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const TOKEN = 'admin-secret-for-tests';
-
-function request(
-  url: string,
-  method: string,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => {
-        text += c;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('example server: metrics, admin, filters, rate limit', function () {
   this.timeout(30_000);

@@ -3,12 +3,12 @@
 // the command-line client and the shutdown.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { createServer, type ExampleServer, type ServerConfig } from '../../examples/server-app.js';
 import { openConsumerCount } from '../../index.ts';
+import { request } from '../helpers/http.ts';
 import { brokers, createTopic, produce, uniqueTopic } from '../helpers/kafka.ts';
 import { getJson, openStream, type StreamClient } from '../helpers/sse-client.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -17,26 +17,6 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 
 function json(n: number): string {
   return JSON.stringify({ n });
-}
-
-/** A raw request on a new connection (any method, any headers), resolving with status, headers and body text. */
-function request(
-  url: string,
-  method: string,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => {
-        text += c;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 function messagesOf(client: StreamClient): number[] {

@@ -5,18 +5,9 @@ import { Registry } from 'prom-client';
 import { registerMetrics, StreamRegistry } from '../../index.ts';
 import { type BridgeServer, baseOptions, closeBridge, startBridge } from '../helpers/bridge-server.ts';
 import { createTopic, produce, uniqueTopic } from '../helpers/kafka.ts';
+import { scrape } from '../helpers/prom.ts';
 import { getJson, openStream } from '../helpers/sse-client.ts';
 import { waitFor } from '../helpers/wait.ts';
-
-async function scrape(prom: Registry): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  for (const line of (await prom.metrics()).split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    out.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return out;
-}
 
 describe('metrics: real streams', function () {
   this.timeout(30000);

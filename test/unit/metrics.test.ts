@@ -5,6 +5,7 @@ import { Registry } from 'prom-client';
 import { ConfigurationError } from '../../lib/errors.ts';
 import { OTHER_TOPIC, registerMetrics } from '../../lib/metrics.ts';
 import { type PartitionProgress, type StreamHandle, StreamRegistry, type StreamSnapshot } from '../../lib/stats.ts';
+import { scrape } from '../helpers/prom.ts';
 
 function handle(id: string, partitions: PartitionProgress[], extra: Partial<StreamSnapshot> = {}): StreamHandle {
   const snapshot: StreamSnapshot = {
@@ -21,17 +22,6 @@ function handle(id: string, partitions: PartitionProgress[], extra: Partial<Stre
     ...extra,
   };
   return { id, snapshot: () => snapshot, disconnect: () => {} };
-}
-
-/** `name{labels} value` lines of a scrape, as a map. */
-async function scrape(prom: Registry): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  for (const line of (await prom.metrics()).split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    out.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return out;
 }
 
 describe('metrics: registerMetrics', () => {
