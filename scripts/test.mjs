@@ -33,6 +33,12 @@ const SUITES = {
 /** How long mocha may take to exit after printing its summary, in ms. */
 const EXIT_GRACE_MS = Number(process.env.TEST_EXIT_GRACE_MS ?? 10_000);
 const STATIC_STEPS = [
+  {
+    name: 'lock-file platforms',
+    bin: path.join(ROOT, 'scripts', 'lock-platforms.mjs'),
+    args: [],
+    hint: '`npm run lock:fix` restores the entries.',
+  },
   { name: 'lint', bin: BIN.biome, args: ['check', '.'], hint: '`npm run format` fixes formatting and import order.' },
   { name: 'typecheck', bin: BIN.tsc, args: ['-p', 'tsconfig.json', '--noEmit'] },
   { name: 'build', bin: BIN.tsc, args: ['-p', 'tsconfig.build.json'] },
