@@ -3,10 +3,11 @@ import { kafkaSse } from './lib/kafka-sse.ts';
 
 export type { BridgeConsumer, KafkaConfig, KafkaMessage, TopicPartitionOffset, Watermarks } from './lib/consumer.ts';
 export { openConsumerCount } from './lib/consumer.ts';
+export { defaultDeserializer } from './lib/deserializer.ts';
 export {
+  AllowedTopicsMisconfiguredError,
   BrokerUnavailableError,
   ConfigurationError,
-  DeserializationError,
   ERROR_CODES,
   type ErrorCode,
   FilterError,
@@ -36,20 +37,8 @@ export {
 export { kafkaSse } from './lib/kafka-sse.ts';
 export { type Admission, remoteAddressKey, StreamLimiter, type StreamLimiterOptions } from './lib/limits.ts';
 export { type BridgeMetrics, type MetricsOptions, OTHER_TOPIC, registerMetrics } from './lib/metrics.ts';
-export {
-  type AllowedTopics,
-  DEFAULTS,
-  type DeserializedMessage,
-  type Deserializer,
-  defaultDeserializer,
-  type Filterer,
-  KAFKA_DEFAULTS,
-  KAFKA_FORCED,
-  type KafkaSseOptions,
-  type Logger,
-} from './lib/options.ts';
+export { DEFAULTS, KAFKA_DEFAULTS, KAFKA_FORCED, type KafkaSseOptions, OPTION_KEYS } from './lib/options.ts';
 export type { Assignments, LostRange, PartitionAssignment } from './lib/positions.ts';
-export type { StreamMode } from './lib/response.ts';
 export {
   defaultSharedTail,
   SHARED_TAIL_DEFAULTS,
@@ -63,6 +52,14 @@ export {
   type StreamRegistryEvents,
   type StreamSnapshot,
 } from './lib/stats.ts';
+export type {
+  AllowedTopics,
+  DeserializedMessage,
+  Deserializer,
+  Filterer,
+  Logger,
+  StreamMode,
+} from './lib/types.ts';
 
 /** KafkaSSE's users import the function as the module's default export. */
 export default kafkaSse;

@@ -49,6 +49,8 @@ export interface BridgeConsumer {
   deliveries(): number;
   /** Moves the given partitions back to these offsets, then resumes every partition. */
   resumeFrom(positions: readonly TopicPartitionOffset[]): void;
+  /** Starts reading more partitions (added to a topic since start()), keeping the others where they are. */
+  addPartitions(positions: readonly TopicPartitionOffset[]): void;
   /** Idempotent; resolves once librdkafka has released the consumer. */
   disconnect(): Promise<void>;
 }
@@ -71,6 +73,75 @@ const CONSUME_WAIT_MS = 50;
  */
 const QUIESCE_MS = 20;
 const QUIESCE_MAX_ROUNDS = 50;
+
+/**
+ * libuv's thread pool: node-rdkafka's connect, metadata, watermark,
+ * offsets-for-times and disconnect calls each hold one of its threads until
+ * librdkafka answers, which during a broker outage is the whole timeout.
+ */
+const POOL_SIZE = Math.max(1, Number(process.env.UV_THREADPOOL_SIZE) || 4);
+
+/**
+ * At most this many such calls run at once, so that fs, dns, crypto and zlib
+ * always keep a thread: with all four taken, an unrelated file read waited
+ * 18 s during an outage. The rest wait their turn, within their own timeout.
+ */
+export const MAX_POOL_CALLS = Math.max(1, POOL_SIZE - 1);
+
+/** Admits at most MAX_POOL_CALLS calls at once, in arrival order. */
+class PoolGate {
+  #running = 0;
+  readonly #waiting: (() => void)[] = [];
+
+  /**
+   * Runs `call` with the time left of `timeoutMs` once a slot is free; rejects
+   * without calling it when no slot frees in time. `timeoutMs` null: wait as long as it takes.
+   */
+  async run<T>(timeoutMs: number | null, call: (remainingMs: number) => Promise<T>): Promise<T> {
+    const started = Date.now();
+    if (this.#running >= MAX_POOL_CALLS) await this.#wait(timeoutMs);
+    this.#running++;
+    try {
+      return await call(timeoutMs === null ? 0 : Math.max(1, timeoutMs - (Date.now() - started)));
+    } finally {
+      this.#running--;
+      this.#waiting.shift()?.();
+    }
+  }
+
+  #wait(timeoutMs: number | null): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const admit = () => {
+        if (timer) clearTimeout(timer);
+        resolve();
+      };
+      this.#waiting.push(admit);
+      if (timeoutMs !== null) {
+        timer = setTimeout(() => {
+          const i = this.#waiting.indexOf(admit);
+          if (i >= 0) this.#waiting.splice(i, 1);
+          reject(
+            new Error(`no Kafka request slot freed within ${timeoutMs} ms (libuv pool busy: brokers unreachable?)`),
+          );
+        }, timeoutMs);
+        timer.unref();
+      }
+    });
+  }
+
+  /** Calls running and waiting now (for tests and stats). */
+  get load(): { running: number; waiting: number } {
+    return { running: this.#running, waiting: this.#waiting.length };
+  }
+}
+
+const poolGate = new PoolGate();
+
+/** Kafka requests on libuv's pool now: running (at most MAX_POOL_CALLS) and waiting for a slot. */
+export function poolLoad(): { running: number; waiting: number } {
+  return poolGate.load;
+}
 
 /** Live count of consumers created and not yet fully disconnected, for leak checks. */
 let openConsumers = 0;
@@ -162,47 +233,58 @@ export class RdKafkaBridgeConsumer implements BridgeConsumer {
   }
 
   connect(timeoutMs: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#consumer.connect({ timeout: timeoutMs, allTopics: false }, (err) => {
-        if (err) return reject(asError(err, 'connect failed'));
-        this.#connected = true;
-        resolve();
-      });
-    });
+    return poolGate.run(
+      timeoutMs,
+      (timeout) =>
+        new Promise<void>((resolve, reject) => {
+          this.#consumer.connect({ timeout, allTopics: false }, (err) => {
+            if (err) return reject(asError(err, 'connect failed'));
+            this.#connected = true;
+            resolve();
+          });
+        }),
+    );
   }
 
   async partitionCounts(topics: readonly string[], timeoutMs: number): Promise<Map<string, number>> {
     const counts = new Map<string, number>();
     await Promise.all(
-      [...new Set(topics)].map(
-        (topic) =>
-          new Promise<void>((resolve, reject) => {
-            this.#consumer.getMetadata(
-              { topic, allTopics: false, timeout: timeoutMs } as Kafka.MetadataOptions,
-              (err, metadata) => {
-                if (err) {
-                  // An unknown topic is an answer, not a failure.
-                  if (err.code === Kafka.CODES.ERRORS.ERR_UNKNOWN_TOPIC_OR_PART) return resolve();
-                  return reject(asError(err, 'metadata request failed'));
-                }
-                const found = metadata.topics.find((t) => t.name === topic);
-                if (found && found.partitions.length > 0) counts.set(topic, found.partitions.length);
-                resolve();
-              },
-            );
-          }),
+      [...new Set(topics)].map((topic) =>
+        poolGate.run(
+          timeoutMs,
+          (timeout) =>
+            new Promise<void>((resolve, reject) => {
+              this.#consumer.getMetadata(
+                { topic, allTopics: false, timeout } as Kafka.MetadataOptions,
+                (err, metadata) => {
+                  if (err) {
+                    // An unknown topic is an answer, not a failure.
+                    if (err.code === Kafka.CODES.ERRORS.ERR_UNKNOWN_TOPIC_OR_PART) return resolve();
+                    return reject(asError(err, 'metadata request failed'));
+                  }
+                  const found = metadata.topics.find((t) => t.name === topic);
+                  if (found && found.partitions.length > 0) counts.set(topic, found.partitions.length);
+                  resolve();
+                },
+              );
+            }),
+        ),
       ),
     );
     return counts;
   }
 
   watermarks(topic: string, partition: number, timeoutMs: number): Promise<Watermarks> {
-    return new Promise((resolve, reject) => {
-      this.#consumer.queryWatermarkOffsets(topic, partition, timeoutMs, (err, offsets) => {
-        if (err) return reject(asError(err, `watermarks of ${topic}/${partition} unavailable`));
-        resolve({ low: offsets.lowOffset, high: offsets.highOffset });
-      });
-    });
+    return poolGate.run(
+      timeoutMs,
+      (timeout) =>
+        new Promise<Watermarks>((resolve, reject) => {
+          this.#consumer.queryWatermarkOffsets(topic, partition, timeout, (err, offsets) => {
+            if (err) return reject(asError(err, `watermarks of ${topic}/${partition} unavailable`));
+            resolve({ low: offsets.lowOffset, high: offsets.highOffset });
+          });
+        }),
+    );
   }
 
   offsetsForTimes(
@@ -210,13 +292,17 @@ export class RdKafkaBridgeConsumer implements BridgeConsumer {
     timeoutMs: number,
   ): Promise<TopicPartitionOffset[]> {
     if (entries.length === 0) return Promise.resolve([]);
-    return new Promise((resolve, reject) => {
-      const query = entries.map((e) => ({ topic: e.topic, partition: e.partition, offset: e.timestamp }));
-      this.#consumer.offsetsForTimes(query, timeoutMs, (err, offsets) => {
-        if (err) return reject(asError(err, 'offsets for times unavailable'));
-        resolve(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset ?? -1 })));
-      });
-    });
+    const query = entries.map((e) => ({ topic: e.topic, partition: e.partition, offset: e.timestamp }));
+    return poolGate.run(
+      timeoutMs,
+      (timeout) =>
+        new Promise<TopicPartitionOffset[]>((resolve, reject) => {
+          this.#consumer.offsetsForTimes(query, timeout, (err, offsets) => {
+            if (err) return reject(asError(err, 'offsets for times unavailable'));
+            resolve(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset ?? -1 })));
+          });
+        }),
+    );
   }
 
   start(
@@ -276,26 +362,37 @@ export class RdKafkaBridgeConsumer implements BridgeConsumer {
     this.resume();
   }
 
+  addPartitions(positions: readonly TopicPartitionOffset[]): void {
+    if (!this.#connected || this.#disconnecting || positions.length === 0) return;
+    this.#consumer.incrementalAssign(
+      positions.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset })),
+    );
+    this.#assigned.push(...positions.map((p) => ({ topic: p.topic, partition: p.partition })));
+  }
+
   disconnect(): Promise<void> {
     if (this.#disconnecting) return this.#disconnecting;
-    this.#disconnecting = this.#quiesce().then(
-      () =>
-        new Promise<void>((resolve) => {
-          const release = () => {
-            if (!this.#released) {
-              this.#released = true;
-              openConsumers--;
+    this.#disconnecting = this.#quiesce().then(() =>
+      poolGate.run(
+        null,
+        () =>
+          new Promise<void>((resolve) => {
+            const release = () => {
+              if (!this.#released) {
+                this.#released = true;
+                openConsumers--;
+              }
+              this.#consumer.removeAllListeners();
+              resolve();
+            };
+            try {
+              // Also frees the librdkafka handle of a client that never connected.
+              this.#consumer.disconnect(() => release());
+            } catch {
+              release();
             }
-            this.#consumer.removeAllListeners();
-            resolve();
-          };
-          try {
-            // Also frees the librdkafka handle of a client that never connected.
-            this.#consumer.disconnect(() => release());
-          } catch {
-            release();
-          }
-        }),
+          }),
+      ),
     );
     return this.#disconnecting;
   }

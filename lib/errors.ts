@@ -15,7 +15,7 @@ export const ERROR_CODES = [
   'BROKER_UNAVAILABLE',
   'CONSUME_FAILED',
   'FILTER_FAILED',
-  'DESERIALIZATION_FAILED',
+  'ALLOWED_TOPICS_MISCONFIGURED',
   'STREAM_ABORTED',
   'INTERNAL',
 ] as const;
@@ -23,12 +23,17 @@ export const ERROR_CODES = [
 /** One of {@link ERROR_CODES}. */
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
-/** What a client is shown of an error: never a stack, a cause or a raw message. */
+/**
+ * What a client is shown of an error: never a stack, a cause or a raw
+ * message. `statusCode` repeats `status` under KafkaSSE's name, so clients
+ * written against it keep working.
+ */
 export interface PublicError {
   name: string;
   code: ErrorCode;
   message: string;
   status: number;
+  statusCode: number;
 }
 
 /**
@@ -56,7 +61,13 @@ export class KafkaSseError extends Error {
 
   /** The fields safe to send to a client. */
   toJSON(): PublicError {
-    return { name: this.name, code: this.code, message: this.message, status: this.statusCode };
+    return {
+      name: this.name,
+      code: this.code,
+      message: this.message,
+      status: this.statusCode,
+      statusCode: this.statusCode,
+    };
   }
 }
 
@@ -154,10 +165,14 @@ export class FilterError extends KafkaSseError {
   }
 }
 
-/** The `deserializer` hook threw: the message is skipped and logged, never sent. */
-export class DeserializationError extends KafkaSseError {
+/**
+ * `allowedTopics` names no topic that exists on the cluster: the server's
+ * misconfiguration (answered 500 and logged as an error), where unknown and
+ * forbidden topics get 404.
+ */
+export class AllowedTopicsMisconfiguredError extends KafkaSseError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, 'DESERIALIZATION_FAILED', 500, options);
+    super(message, 'ALLOWED_TOPICS_MISCONFIGURED', 500, options);
   }
 }
 

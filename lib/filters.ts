@@ -6,8 +6,9 @@
 // every client regular expression is checked so that its worst case on any
 // message stays within a fixed budget (see regexProblem()).
 import safeRegex from 'safe-regex2';
+import { hasBrand, setBrand } from './brand.ts';
 import { InvalidFilterError } from './errors.ts';
-import type { DeserializedMessage } from './options.ts';
+import type { DeserializedMessage } from './types.ts';
 
 /** A numeric range; every bound given must hold. Matches numbers and numeric strings. */
 export interface FilterRange {
@@ -723,6 +724,7 @@ export class CompiledFilter {
     return this.#compiled.length;
   }
 }
+setBrand(CompiledFilter, 'CompiledFilter');
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof RegExp);
@@ -750,9 +752,10 @@ const RANGE_KEYS = new Set(['gt', 'gte', 'lt', 'lte']);
  * @throws InvalidFilterError (400) naming the field and what was wrong
  */
 export function compileFilter(spec: FilterSpec | CompiledFilter, limits: Partial<FilterLimits> = {}): CompiledFilter {
-  if (spec instanceof CompiledFilter) return spec;
+  // A brand, not instanceof: a filter compiled by another installed copy of this package is one too.
+  if (hasBrand(spec, 'CompiledFilter')) return spec as CompiledFilter;
   const lim = { ...FILTER_LIMITS, ...limits };
-  const fields = toFieldFilters(spec);
+  const fields = toFieldFilters(spec as FilterSpec);
   if (fields.length > lim.maxFields) throw new InvalidFilterError(`at most ${lim.maxFields} filter fields are allowed`);
   let totalValues = 0;
   let regexes = 0;

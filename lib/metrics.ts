@@ -3,8 +3,9 @@
 // are bounded, so a server reading thousands of topics cannot blow up the
 // scrape.
 import { Counter, Gauge, register as globalRegistry, Histogram, type Registry } from 'prom-client';
+import { hasBrand } from './brand.ts';
 import { ConfigurationError } from './errors.ts';
-import { type EndReason, StreamRegistry, type StreamSnapshot } from './stats.ts';
+import type { EndReason, StreamRegistry, StreamSnapshot } from './stats.ts';
 
 /** Options of {@link registerMetrics}. */
 export interface MetricsOptions {
@@ -49,7 +50,7 @@ const DURATION_BUCKETS = [1, 10, 60, 300, 900, 1800, 3600, 4 * 3600, 24 * 3600];
  *   largest of all, whatever the series cap
  */
 export function registerMetrics(registry: StreamRegistry, options: MetricsOptions = {}): BridgeMetrics {
-  if (!(registry instanceof StreamRegistry)) throw new ConfigurationError('registerMetrics needs a StreamRegistry');
+  if (!hasBrand(registry, 'StreamRegistry')) throw new ConfigurationError('registerMetrics needs a StreamRegistry');
   const prefix = options.prefix ?? 'kafka_sse_';
   if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) {
     throw new ConfigurationError(`registerMetrics: prefix ${JSON.stringify(prefix)} is not a valid metric name prefix`);

@@ -1,35 +1,19 @@
-import type { IncomingMessage } from 'node:http';
-import pino from 'pino';
-import type { KafkaConfig, KafkaMessage } from './consumer.ts';
+// The options of kafkaSse(): one table holds every option's check, default and
+// doc; the known keys, the validation and DEFAULTS derive from it. Validation
+// opens nothing: the process-wide shared tail is resolved where it is used, and
+// the library's logger is made once, the first time a caller passes none.
+import { hasBrand } from './brand.ts';
+import type { KafkaConfig } from './consumer.ts';
+import { defaultDeserializer } from './deserializer.ts';
 import { ConfigurationError } from './errors.ts';
-import { CompiledFilter, FILTER_LIMITS, type FilterLimits, type FilterSpec } from './filters.ts';
-import { defaultSharedTail, SharedTail } from './shared-tail.ts';
-import { RAW_JSON } from './sse-format.ts';
-import { StreamRegistry } from './stats.ts';
+import { type CompiledFilter, FILTER_LIMITS, type FilterLimits, type FilterSpec } from './filters.ts';
+import { libraryLogger } from './logger.ts';
+import type { SharedTail } from './shared-tail.ts';
+import type { StreamRegistry } from './stats.ts';
+import type { AllowedTopics, Deserializer, Filterer, Logger } from './types.ts';
 
-/** The subset of a pino logger kafkaSse uses; any pino logger fits. */
-export interface Logger {
-  child(bindings: Record<string, unknown>): Logger;
-  trace(obj: unknown, msg?: string): void;
-  debug(obj: unknown, msg?: string): void;
-  info(obj: unknown, msg?: string): void;
-  warn(obj: unknown, msg?: string): void;
-  error(obj: unknown, msg?: string): void;
-}
-
-/** A message after deserialization: the node-rdkafka message with `.message` set. */
-export type DeserializedMessage = KafkaMessage & { message?: unknown };
-
-/** Receives the node-rdkafka message and returns it with `.message` set. Throwing skips the message. */
-export type Deserializer = (kafkaMessage: KafkaMessage) => DeserializedMessage;
-
-/** Receives the deserialized message; a truthy return keeps it. Throwing ends the stream with an error event. */
-export type Filterer = (kafkaMessage: DeserializedMessage) => unknown;
-
-/** Topics a request may read: a list, or a function of the request returning one (possibly async). */
-export type AllowedTopics =
-  | readonly string[]
-  | ((req: IncomingMessage) => readonly string[] | Promise<readonly string[]>);
+export type { AllowedTopics, DeserializedMessage, Deserializer, Filterer, Logger } from './types.ts';
+export { defaultDeserializer };
 
 /** Options of {@link kafkaSse}. Every field is optional. */
 export interface KafkaSseOptions {
@@ -37,21 +21,33 @@ export interface KafkaSseOptions {
    * librdkafka settings, passed through untouched except
    * `enable.auto.commit=false` and `enable.auto.offset.store=false`, which are forced (offsets are
    * never committed). `metadata.broker.list` (or `bootstrap.servers`) is required.
-   * Default: `{}` plus tuned defaults for per-request consumers (see README).
+   * Default: `{}` plus tuned defaults for per-request consumers ({@link KAFKA_DEFAULTS}).
    */
   kafkaConfig?: KafkaConfig;
   /**
    * Topics clients may read. A function receives the request (it may be async),
    * so access can depend on the caller. Topics whose name starts with `__`
-   * (Kafka's internal ones) are never readable unless listed explicitly.
-   * Default: `undefined`, every non-internal topic.
+   * (Kafka's internal ones) are never readable unless listed explicitly. A list
+   * naming no topic that exists is a misconfiguration, answered 500
+   * `ALLOWED_TOPICS_MISCONFIGURED`. Default: `undefined`, every non-internal topic.
    */
   allowedTopics?: AllowedTopics;
+  /**
+   * Which topics a client's `Last-Event-ID` (or `lastEventId` query parameter)
+   * may name when `allowedTopics` is unset: `'assigned'`, only the topics of
+   * the request's `assignments`; `'any'`, any non-internal topic (KafkaSSE's
+   * behaviour). With `allowedTopics` set, that list decides. Default: `'assigned'`.
+   */
+  lastEventIdTopics?: 'assigned' | 'any';
   /** A pino logger (or anything with pino's methods); each request logs through a child carrying its request id. Default: pino at level `warn`. */
   logger?: Logger;
   /** Turns a node-rdkafka message into the message to send (KafkaSSE's signature). Default: JSON-parse the value and add `_kafka`. */
   deserializer?: Deserializer;
-  /** Keeps a message when it returns truthy (KafkaSSE's signature). Default: `null`, keep everything. */
+  /**
+   * Keeps a message when it returns truthy (KafkaSSE's signature). It may edit
+   * the message; the client receives the edit, and no other stream sees it.
+   * Default: `null`, keep everything.
+   */
   filterer?: Filterer | null;
   /**
    * A subscription filter applied on the server, AND-ed with `filterer` and with
@@ -94,11 +90,18 @@ export interface KafkaSseOptions {
   /**
    * Start plain topics this many messages before the end of each partition
    * (recent history on connect). `Last-Event-ID`, explicit offsets and
-   * `atTimestamp` take precedence. `null`: off (start at the end). Default: `null`.
+   * `atTimestamp` take precedence. `null` or `0`: off (start at the end). Default: `null`.
    */
-  tail?: number | null;
+  historyMessages?: number | null;
   /** End the stream after this long, so clients reconnect and load spreads across servers. `null`: never. Default: `null`. */
   maxDurationMs?: number | null;
+  /**
+   * End a stream whose client accepted nothing for this long while its buffer
+   * was full (a reader that stopped reading): its consumer and buffers are
+   * released, and the client resumes by id when it comes back. `null`: never.
+   * Default: `30000`.
+   */
+  stalledWriteTimeoutMs?: number | null;
   /** Counts this stream in a {@link StreamRegistry} (live stats, metrics, admin disconnects). Default: none. */
   registry?: StreamRegistry;
   /**
@@ -106,18 +109,19 @@ export interface KafkaSseOptions {
    * still covers) share one consumer per set of topics instead of owning one
    * each: a {@link SharedTail}. `null`: every stream owns a consumer (as in
    * KafkaSSE). Streams with `kafkaEventHandlers` or function-valued
-   * `kafkaConfig` settings always own one. With a shared tail, `deserializer`
-   * runs once per message for all streams using that same function, and
-   * `filterer` receives that shared result: it must not modify it.
+   * `kafkaConfig` settings always own one. A `deserializer` runs once per
+   * message for the streams without a `filterer`; a stream with a `filterer`
+   * deserializes its own copy, so its edits stay its own.
    * Default: a process-wide SharedTail (see `defaultSharedTail()`).
    */
   sharedTail?: SharedTail | null;
 }
 
-/** Options after validation and defaults. */
+/** Options after validation and defaults. `sharedTail` undefined means the process-wide default (resolved at use). */
 export interface NormalizedOptions {
   kafkaConfig: KafkaConfig;
   allowedTopics: AllowedTopics | undefined;
+  lastEventIdTopics: 'assigned' | 'any';
   logger: Logger;
   deserializer: Deserializer;
   filterer: Filterer | null;
@@ -135,10 +139,12 @@ export interface NormalizedOptions {
   connectTimeoutMs: number;
   unavailableRetryMs: number;
   disableSSEFormatting: boolean;
-  tail: number | null;
+  historyMessages: number | null;
   maxDurationMs: number | null;
+  stalledWriteTimeoutMs: number | null;
   registry: StreamRegistry | undefined;
-  sharedTail: SharedTail | null;
+  /** Undefined: the process-wide default. */
+  sharedTail: SharedTail | null | undefined;
 }
 
 /**
@@ -173,244 +179,248 @@ export const KAFKA_FORCED: Readonly<Record<string, string | number | boolean>> =
   'enable.auto.offset.store': false,
 });
 
-/** Documented defaults of {@link KafkaSseOptions}. */
-export const DEFAULTS = Object.freeze({
-  heartbeatMs: 15_000,
-  retryMs: null,
-  maxPartitions: 1000,
-  connectTimeoutMs: 10_000,
-  unavailableRetryMs: 5_000,
-  useTimestampForId: false,
-  disableSSEFormatting: false,
-  tail: null,
-  maxDurationMs: null,
-});
-
 /** The longest delay setTimeout honours. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-const KNOWN_KEYS = new Set<string>([
-  'kafkaConfig',
-  'allowedTopics',
-  'logger',
-  'deserializer',
-  'filterer',
-  'filter',
-  'queryFilters',
-  'filterLimits',
-  'useTimestampForId',
-  'kafkaEventHandlers',
-  'connectErrorHandler',
-  'headers',
-  'heartbeatMs',
-  'retryMs',
-  'signal',
-  'maxPartitions',
-  'connectTimeoutMs',
-  'unavailableRetryMs',
-  'disableSSEFormatting',
-  'tail',
-  'maxDurationMs',
-  'registry',
-  'sharedTail',
-]);
-
-/**
- * The default deserializer (KafkaSSE's behaviour): JSON-parse the value and
- * attach `_kafka: {topic, partition, offset, timestamp, key}`. Throws on
- * invalid JSON (the message is then skipped).
- */
-export function defaultDeserializer(kafkaMessage: KafkaMessage): DeserializedMessage {
-  const out = kafkaMessage as DeserializedMessage;
-  const value = kafkaMessage.value;
-  const text = value === null || value === undefined ? undefined : value.toString('utf8');
-  const parsed: unknown = text === undefined ? null : JSON.parse(text);
-  const meta = {
-    topic: kafkaMessage.topic,
-    partition: kafkaMessage.partition,
-    offset: kafkaMessage.offset,
-    timestamp: kafkaMessage.timestamp,
-    key: kafkaMessage.key === undefined || kafkaMessage.key === null ? null : kafkaMessage.key.toString(),
-  };
-  if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
-    // Kept, hidden from enumeration and comparisons, so the text can be sent as
-    // it came (see splicedJson); not when the payload has a _kafka of its own,
-    // which ours replaces.
-    if (!Object.hasOwn(parsed, '_kafka')) {
-      Object.defineProperty(parsed, RAW_JSON, { value: text, writable: true, configurable: true });
-    }
-    (parsed as Record<string, unknown>)._kafka = meta;
-    out.message = parsed;
-  } else {
-    // A scalar, array or tombstone has no field to carry metadata: wrap it so
-    // the client still learns where it came from.
-    out.message = { value: parsed, _kafka: meta };
-  }
-  return out;
+/** One option: its documented default, and the check that turns what was passed into the normalized value. */
+interface OptionSpec<T> {
+  /** The documented default (what an absent or undefined key means), for DEFAULTS and the docs. */
+  readonly default: T;
+  /** Validates a present value (never undefined) and returns it normalized; throws ConfigurationError naming `options.<key>`. */
+  readonly check: (value: unknown, key: string) => T;
+  /** Listed in DEFAULTS (plain values only; objects and functions are documented in the README). */
+  readonly listed?: boolean;
+  /** The check also runs when the key is absent (a required setting). */
+  readonly required?: boolean;
+  /** Makes the default at first use, when it is an object shared by every stream (the library's logger). */
+  readonly lazyDefault?: () => T;
 }
 
-let defaultLogger: Logger | undefined;
-function getDefaultLogger(): Logger {
-  defaultLogger ??= pino({ name: 'kafka-sse-bridge', level: 'warn' }) as unknown as Logger;
-  return defaultLogger;
-}
-
-function nonNegativeInt(
-  options: Record<string, unknown>,
-  key: string,
-  fallback: number,
-  allowNull: true,
-): number | null;
-function nonNegativeInt(options: Record<string, unknown>, key: string, fallback: number, allowNull: false): number;
-function nonNegativeInt(
-  options: Record<string, unknown>,
-  key: string,
-  fallback: number | null,
-  allowNull: boolean,
-): number | null {
-  const v = options[key];
-  if (v === undefined) return fallback;
-  if (v === null && allowNull) return null;
-  if (!Number.isSafeInteger(v) || (v as number) < 0) {
-    throw new ConfigurationError(
-      `options.${key} must be a non-negative integer${allowNull ? ' or null' : ''}, got ${String(v)}`,
-    );
-  }
-  return v as number;
-}
-
-function checkFunction(options: Record<string, unknown>, key: string, allowNull: boolean): void {
-  const v = options[key];
-  if (v === undefined || (v === null && allowNull)) return;
-  if (typeof v !== 'function')
-    throw new ConfigurationError(`options.${key} must be a function${allowNull ? ' or null' : ''}`);
-}
-
-function checkBoolean(options: Record<string, unknown>, key: string): boolean | undefined {
-  const v = options[key];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'boolean') throw new ConfigurationError(`options.${key} must be a boolean, got ${String(v)}`);
-  return v;
-}
+const fail = (message: string): never => {
+  throw new ConfigurationError(message);
+};
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
+/** A non-negative safe integer; with `nullable`, null means off. `min` and timer bounds as given. */
+function integer(options: {
+  nullable: boolean;
+  min?: number;
+  minMessage?: string;
+  timer?: boolean;
+}): (v: unknown, key: string) => number | null {
+  return (v, key) => {
+    if (v === null && options.nullable) return null;
+    if (!Number.isSafeInteger(v) || (v as number) < 0) {
+      fail(`options.${key} must be a non-negative integer${options.nullable ? ' or null' : ''}, got ${String(v)}`);
+    }
+    const n = v as number;
+    // Node fires longer timers after 1 ms instead.
+    if (options.timer && n > MAX_TIMER_MS) {
+      fail(`options.${key} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${n}`);
+    }
+    if (options.min !== undefined && n < options.min)
+      fail(options.minMessage ?? `options.${key} must be at least ${options.min}`);
+    return n;
+  };
+}
+
+function fn(nullable: boolean) {
+  return (v: unknown, key: string) => {
+    if (v === null && nullable) return null;
+    if (typeof v !== 'function') fail(`options.${key} must be a function${nullable ? ' or null' : ''}`);
+    return v;
+  };
+}
+
+function bool(v: unknown, key: string): boolean {
+  if (typeof v !== 'boolean') fail(`options.${key} must be a boolean, got ${String(v)}`);
+  return v as boolean;
+}
+
+function objectOf(valueCheck: (v: unknown) => boolean, message: string) {
+  return (v: unknown) => {
+    if (!isPlainObject(v) || !Object.values(v).every(valueCheck)) fail(message);
+    return v;
+  };
+}
+
+function kafkaConfig(v: unknown): KafkaConfig {
+  if (v !== undefined && !isPlainObject(v)) fail('options.kafkaConfig must be an object of librdkafka settings');
+  const user = (v ?? {}) as KafkaConfig;
+  if (!user['metadata.broker.list'] && !user['bootstrap.servers']) {
+    fail("options.kafkaConfig must set 'metadata.broker.list' (or 'bootstrap.servers')");
+  }
+  return { ...KAFKA_DEFAULTS, ...user, ...KAFKA_FORCED };
+}
+
+function filterLimits(v: unknown): FilterLimits {
+  if (!isPlainObject(v)) fail('options.filterLimits must be an object');
+  for (const [key, limit] of Object.entries(v as Record<string, unknown>)) {
+    if (!Object.hasOwn(FILTER_LIMITS, key)) fail(`options.filterLimits.${key} is not a known limit`);
+    if (!Number.isSafeInteger(limit) || (limit as number) < 1) {
+      fail(`options.filterLimits.${key} must be a positive integer, got ${String(limit)}`);
+    }
+  }
+  return { ...FILTER_LIMITS, ...(v as Partial<FilterLimits>) };
+}
+
+/** Every option, once. The keys of this table are the known option names. */
+const OPTIONS: { readonly [K in keyof NormalizedOptions]-?: OptionSpec<NormalizedOptions[K]> } = {
+  kafkaConfig: { default: {}, required: true, check: kafkaConfig },
+  allowedTopics: {
+    default: undefined,
+    check: (v) => {
+      if (typeof v === 'function') return v as AllowedTopics;
+      if (!Array.isArray(v) || !v.every((t) => typeof t === 'string')) {
+        fail('options.allowedTopics must be an array of topic names or a function of the request');
+      }
+      return v as AllowedTopics;
+    },
+  },
+  lastEventIdTopics: {
+    default: 'assigned',
+    listed: true,
+    check: (v) =>
+      v === 'assigned' || v === 'any'
+        ? v
+        : fail(`options.lastEventIdTopics must be 'assigned' or 'any', got ${String(v)}`),
+  },
+  logger: {
+    default: undefined as unknown as Logger,
+    lazyDefault: libraryLogger,
+    check: (v) => {
+      const l = v as Logger | null;
+      if (typeof l !== 'object' || l === null || typeof l.child !== 'function') {
+        fail('options.logger must be a pino logger (an object with child(), info(), warn()…)');
+      }
+      return l as Logger;
+    },
+  },
+  deserializer: { default: defaultDeserializer, check: fn(false) as (v: unknown, k: string) => Deserializer },
+  filterer: { default: null, check: fn(true) as (v: unknown, k: string) => Filterer | null },
+  filter: {
+    default: null,
+    check: (v) => {
+      if (v === null || hasBrand(v, 'CompiledFilter') || Array.isArray(v) || isPlainObject(v)) {
+        return v as FilterSpec | CompiledFilter | null;
+      }
+      return fail('options.filter must be a filter spec (array or object), a compiled filter, or null');
+    },
+  },
+  queryFilters: { default: false, check: bool },
+  filterLimits: { default: FILTER_LIMITS, check: filterLimits },
+  useTimestampForId: { default: false, listed: true, check: bool },
+  kafkaEventHandlers: {
+    default: undefined,
+    check: objectOf(
+      (h) => typeof h === 'function',
+      'options.kafkaEventHandlers must be an object of event name → function',
+    ) as (v: unknown) => Record<string, (...args: unknown[]) => void>,
+  },
+  connectErrorHandler: { default: null, check: fn(true) as (v: unknown, k: string) => ((err: Error) => void) | null },
+  headers: {
+    default: {},
+    check: objectOf(
+      (h) => typeof h === 'string',
+      'options.headers must be an object of header name → string value',
+    ) as (v: unknown) => Record<string, string>,
+  },
+  heartbeatMs: {
+    default: 15_000,
+    listed: true,
+    check: integer({
+      nullable: true,
+      timer: true,
+      min: 1,
+      minMessage: 'options.heartbeatMs must be at least 1, or null for no heartbeat',
+    }),
+  },
+  retryMs: { default: null, listed: true, check: integer({ nullable: true, timer: true }) },
+  signal: {
+    default: undefined,
+    check: (v) => (v instanceof AbortSignal ? v : fail('options.signal must be an AbortSignal')),
+  },
+  maxPartitions: {
+    default: 1000,
+    listed: true,
+    check: (v, key) => integer({ nullable: true })(v, key) ?? Number.MAX_SAFE_INTEGER,
+  },
+  connectTimeoutMs: {
+    default: 10_000,
+    listed: true,
+    check: integer({ nullable: false, timer: true, min: 1 }) as (v: unknown, k: string) => number,
+  },
+  unavailableRetryMs: {
+    default: 5_000,
+    listed: true,
+    check: integer({ nullable: false, timer: true }) as (v: unknown, k: string) => number,
+  },
+  disableSSEFormatting: { default: false, listed: true, check: bool },
+  historyMessages: {
+    default: null,
+    listed: true,
+    // 0 asks for no history: the same as off.
+    check: (v, key) => integer({ nullable: true })(v, key) || null,
+  },
+  maxDurationMs: { default: null, listed: true, check: integer({ nullable: true, timer: true }) },
+  stalledWriteTimeoutMs: {
+    default: 30_000,
+    listed: true,
+    check: integer({ nullable: true, timer: true, min: 1 }),
+  },
+  registry: {
+    default: undefined,
+    check: (v) =>
+      hasBrand(v, 'StreamRegistry') ? (v as StreamRegistry) : fail('options.registry must be a StreamRegistry'),
+  },
+  sharedTail: {
+    default: undefined,
+    check: (v) =>
+      v === null || hasBrand(v, 'SharedTail')
+        ? (v as SharedTail | null)
+        : fail('options.sharedTail must be a SharedTail or null'),
+  },
+};
+
+/** The names of every option kafkaSse() accepts. */
+export const OPTION_KEYS: readonly string[] = Object.freeze(Object.keys(OPTIONS));
+
+/** Documented defaults of {@link KafkaSseOptions} (those that are plain values). */
+export const DEFAULTS = Object.freeze(
+  Object.fromEntries(
+    Object.entries(OPTIONS)
+      .filter(([, spec]) => (spec as OptionSpec<unknown>).listed)
+      .map(([key, spec]) => [key, (spec as OptionSpec<unknown>).default]),
+  ) as {
+    readonly heartbeatMs: number;
+    readonly retryMs: null;
+    readonly maxPartitions: number;
+    readonly connectTimeoutMs: number;
+    readonly unavailableRetryMs: number;
+    readonly useTimestampForId: boolean;
+    readonly disableSSEFormatting: boolean;
+    readonly historyMessages: null;
+    readonly maxDurationMs: null;
+    readonly stalledWriteTimeoutMs: number;
+    readonly lastEventIdTopics: 'assigned';
+  },
+);
+
 /** Validates options once, at entry, and fills in defaults. Throws ConfigurationError naming the option. */
 export function normalizeOptions(input: KafkaSseOptions | undefined): NormalizedOptions {
-  if (input !== undefined && !isPlainObject(input)) throw new ConfigurationError('options must be an object');
-  const o = (input ?? {}) as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (!KNOWN_KEYS.has(key)) throw new ConfigurationError(`options.${key} is not a known option`);
+  if (input !== undefined && !isPlainObject(input)) fail('options must be an object');
+  const given = (input ?? {}) as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    if (!Object.hasOwn(OPTIONS, key)) fail(`options.${key} is not a known option`);
   }
-
-  if (o.kafkaConfig !== undefined && !isPlainObject(o.kafkaConfig)) {
-    throw new ConfigurationError('options.kafkaConfig must be an object of librdkafka settings');
+  const out: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(OPTIONS) as [string, OptionSpec<unknown>][]) {
+    const value = given[key];
+    if (value !== undefined || spec.required) out[key] = spec.check(value, key);
+    else out[key] = spec.lazyDefault ? spec.lazyDefault() : spec.default;
   }
-  const userConfig = (o.kafkaConfig ?? {}) as KafkaConfig;
-  if (!userConfig['metadata.broker.list'] && !userConfig['bootstrap.servers']) {
-    throw new ConfigurationError("options.kafkaConfig must set 'metadata.broker.list' (or 'bootstrap.servers')");
-  }
-  const kafkaConfig: KafkaConfig = { ...KAFKA_DEFAULTS, ...userConfig, ...KAFKA_FORCED };
-
-  const allowed = o.allowedTopics;
-  if (allowed !== undefined && typeof allowed !== 'function') {
-    if (!Array.isArray(allowed) || !allowed.every((t) => typeof t === 'string')) {
-      throw new ConfigurationError(
-        'options.allowedTopics must be an array of topic names or a function of the request',
-      );
-    }
-  }
-
-  const logger = o.logger as Logger | undefined;
-  if (logger !== undefined && (typeof logger !== 'object' || logger === null || typeof logger.child !== 'function')) {
-    throw new ConfigurationError('options.logger must be a pino logger (an object with child(), info(), warn()…)');
-  }
-  checkFunction(o, 'deserializer', false);
-  checkFunction(o, 'filterer', true);
-  checkFunction(o, 'connectErrorHandler', true);
-
-  const handlers = o.kafkaEventHandlers;
-  if (handlers !== undefined) {
-    if (!isPlainObject(handlers) || !Object.values(handlers).every((h) => typeof h === 'function')) {
-      throw new ConfigurationError('options.kafkaEventHandlers must be an object of event name → function');
-    }
-  }
-  const headers = o.headers;
-  if (headers !== undefined) {
-    if (!isPlainObject(headers) || !Object.values(headers).every((h) => typeof h === 'string')) {
-      throw new ConfigurationError('options.headers must be an object of header name → string value');
-    }
-  }
-  const filter = o.filter;
-  if (filter !== undefined && filter !== null && !(filter instanceof CompiledFilter)) {
-    if (!Array.isArray(filter) && !isPlainObject(filter)) {
-      throw new ConfigurationError(
-        'options.filter must be a filter spec (array or object), a compiled filter, or null',
-      );
-    }
-  }
-  const filterLimits = o.filterLimits;
-  if (filterLimits !== undefined) {
-    if (!isPlainObject(filterLimits)) throw new ConfigurationError('options.filterLimits must be an object');
-    for (const [key, v] of Object.entries(filterLimits)) {
-      if (!Object.hasOwn(FILTER_LIMITS, key)) {
-        throw new ConfigurationError(`options.filterLimits.${key} is not a known limit`);
-      }
-      if (!Number.isSafeInteger(v) || (v as number) < 1) {
-        throw new ConfigurationError(`options.filterLimits.${key} must be a positive integer, got ${String(v)}`);
-      }
-    }
-  }
-  if (o.registry !== undefined && !(o.registry instanceof StreamRegistry)) {
-    throw new ConfigurationError('options.registry must be a StreamRegistry');
-  }
-  if (o.sharedTail !== undefined && o.sharedTail !== null && !(o.sharedTail instanceof SharedTail)) {
-    throw new ConfigurationError('options.sharedTail must be a SharedTail or null');
-  }
-  const signal = o.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new ConfigurationError('options.signal must be an AbortSignal');
-  }
-
-  const maxPartitions = nonNegativeInt(o, 'maxPartitions', DEFAULTS.maxPartitions, true);
-  const connectTimeoutMs = nonNegativeInt(o, 'connectTimeoutMs', DEFAULTS.connectTimeoutMs, false);
-  if (connectTimeoutMs < 1) throw new ConfigurationError('options.connectTimeoutMs must be at least 1');
-  const heartbeatMs = nonNegativeInt(o, 'heartbeatMs', DEFAULTS.heartbeatMs, true);
-  for (const key of ['heartbeatMs', 'maxDurationMs', 'connectTimeoutMs', 'retryMs', 'unavailableRetryMs']) {
-    const v = o[key];
-    // Node fires longer timers after 1 ms instead.
-    if (Number.isSafeInteger(v) && (v as number) > MAX_TIMER_MS) {
-      throw new ConfigurationError(`options.${key} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${v}`);
-    }
-  }
-  if (heartbeatMs !== null && heartbeatMs < 1)
-    throw new ConfigurationError('options.heartbeatMs must be at least 1, or null for no heartbeat');
-
-  return {
-    kafkaConfig,
-    allowedTopics: allowed as AllowedTopics | undefined,
-    logger: logger ?? getDefaultLogger(),
-    deserializer: (o.deserializer as Deserializer | undefined) ?? defaultDeserializer,
-    filterer: (o.filterer as Filterer | null | undefined) ?? null,
-    filter: (filter as FilterSpec | CompiledFilter | null | undefined) ?? null,
-    queryFilters: checkBoolean(o, 'queryFilters') ?? false,
-    filterLimits: { ...FILTER_LIMITS, ...(filterLimits as Partial<FilterLimits> | undefined) },
-    useTimestampForId: checkBoolean(o, 'useTimestampForId') ?? DEFAULTS.useTimestampForId,
-    kafkaEventHandlers: handlers as Record<string, (...args: unknown[]) => void> | undefined,
-    connectErrorHandler: (o.connectErrorHandler as ((err: Error) => void) | null | undefined) ?? null,
-    headers: (headers as Record<string, string> | undefined) ?? {},
-    heartbeatMs,
-    retryMs: o.retryMs === undefined ? DEFAULTS.retryMs : nonNegativeInt(o, 'retryMs', 0, true),
-    signal: signal as AbortSignal | undefined,
-    maxPartitions: maxPartitions ?? Number.MAX_SAFE_INTEGER,
-    connectTimeoutMs,
-    unavailableRetryMs: nonNegativeInt(o, 'unavailableRetryMs', DEFAULTS.unavailableRetryMs, false),
-    disableSSEFormatting: checkBoolean(o, 'disableSSEFormatting') ?? DEFAULTS.disableSSEFormatting,
-    tail: nonNegativeInt(o, 'tail', 0, true) || null,
-    maxDurationMs: o.maxDurationMs === undefined ? DEFAULTS.maxDurationMs : nonNegativeInt(o, 'maxDurationMs', 0, true),
-    registry: o.registry as StreamRegistry | undefined,
-    sharedTail: o.sharedTail === undefined ? defaultSharedTail() : (o.sharedTail as SharedTail | null),
-  };
+  return out as unknown as NormalizedOptions;
 }

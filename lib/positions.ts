@@ -26,7 +26,7 @@ export type Requested =
   | { kind: 'topic'; topic: string }
   | { kind: 'partition'; topic: string; partition: number; offset?: number; timestamp?: number };
 
-/** A partition with what decides its start (at most one of offset, timestamp, beginning, tail). */
+/** A partition with what decides its start (at most one of offset, timestamp, beginning, history). */
 export interface ExpandedPartition {
   topic: string;
   partition: number;
@@ -34,7 +34,7 @@ export interface ExpandedPartition {
   timestamp?: number;
   beginning?: true;
   /** Start this many messages before the end. */
-  tail?: number;
+  history?: number;
 }
 
 /** Kafka's own rule for topic names. */
@@ -196,7 +196,7 @@ export function parseAtTimestamp(value: unknown): number | undefined {
 }
 
 /** How a partition's start was decided, for logs and ids. */
-export type StartReason = 'offset' | 'timestamp' | 'end' | 'beginning' | 'tail' | 'clamped-low' | 'clamped-high';
+export type StartReason = 'offset' | 'timestamp' | 'end' | 'beginning' | 'history' | 'clamped-low' | 'clamped-high';
 
 /** A partition resolved to a concrete start offset. */
 export interface ResolvedPosition {
@@ -240,15 +240,15 @@ export function expandPartitions(
   partitionCounts: ReadonlyMap<string, number>,
   atTimestamp: number | undefined,
   fromLastEventId: boolean,
-  tail?: number,
+  history?: number,
 ): ExpandedPartition[] {
   const explicit = new Map<string, Requested & { kind: 'partition' }>();
   for (const r of requested) if (r.kind === 'partition') explicit.set(`${r.topic}\u0000${r.partition}`, r);
   const out: ExpandedPartition[] = [];
-  // Precedence: an explicit start, then atTimestamp, then tail, then the end.
+  // Precedence: an explicit start, then atTimestamp, then history, then the end.
   const defaultStart = (topic: string, partition: number): ExpandedPartition => {
     if (atTimestamp !== undefined) return { topic, partition, timestamp: atTimestamp };
-    if (tail !== undefined && tail > 0) return { topic, partition, tail };
+    if (history !== undefined && history > 0) return { topic, partition, history };
     return { topic, partition };
   };
   const done = new Set<string>();
@@ -331,8 +331,8 @@ export async function resolvePositions(
       positions.push({ ...base, offset, reason: found < 0 ? 'end' : 'timestamp', timestamp: e.timestamp });
     } else if (e.beginning) {
       positions.push({ ...base, offset: low, reason: 'beginning' });
-    } else if (e.tail !== undefined) {
-      positions.push({ ...base, offset: Math.max(low, high - e.tail), reason: 'tail' });
+    } else if (e.history !== undefined) {
+      positions.push({ ...base, offset: Math.max(low, high - e.history), reason: 'history' });
     } else {
       positions.push({ ...base, offset: high, reason: 'end' });
     }
@@ -360,18 +360,27 @@ export class PositionTracker {
     this.#useTimestamps = useTimestamps;
     this.#prefixes = [];
     this.#values = [];
-    this.#offsets = positions.map((p) => p.offset);
-    this.#keys = positions.map((p) => ({ topic: p.topic, partition: p.partition }));
-    positions.forEach((p, i) => {
-      this.#index.set(`${p.topic}\u0000${p.partition}`, i);
-      this.#prefixes.push(`{"topic":${JSON.stringify(p.topic)},"partition":${p.partition},`);
-      // With timestamp ids, a partition that started from a time keeps that
-      // time until it delivers; one that started from an offset keeps its exact
-      // offset (a start time could skip its backlog). KafkaSSE accepts both.
-      const byTime = useTimestamps && p.timestamp !== undefined;
-      this.#fields.push(byTime ? '"timestamp":' : '"offset":');
-      this.#values.push(byTime ? (p.timestamp as number) : p.offset);
-    });
+    this.#offsets = [];
+    this.#keys = [];
+    for (const p of positions) this.addPartition(p);
+  }
+
+  /**
+   * Tracks one more partition, after the others (its index is the count so
+   * far): a partition added to a topic while it is read.
+   */
+  addPartition(p: ResolvedPosition): void {
+    this.#index.set(`${p.topic}\u0000${p.partition}`, this.#keys.length);
+    this.#keys.push({ topic: p.topic, partition: p.partition });
+    this.#offsets.push(p.offset);
+    this.#prefixes.push(`{"topic":${JSON.stringify(p.topic)},"partition":${p.partition},`);
+    // With timestamp ids, a partition that started from a time keeps that
+    // time until it delivers; one that started from an offset keeps its exact
+    // offset (a start time could skip its backlog). KafkaSSE accepts both.
+    const byTime = this.#useTimestamps && p.timestamp !== undefined;
+    this.#fields.push(byTime ? '"timestamp":' : '"offset":');
+    this.#values.push(byTime ? (p.timestamp as number) : p.offset);
+    this.#dirty = true;
   }
 
   /**

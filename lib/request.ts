@@ -2,7 +2,7 @@
 // and the request id. Pure functions of headers and URL.
 import type { IncomingMessage } from 'node:http';
 import { v7 as uuidv7 } from 'uuid';
-import type { StreamMode } from './response.ts';
+import type { StreamMode } from './types.ts';
 
 /** Longest Accept header looked at; the rest is ignored rather than parsed. */
 const MAX_ACCEPT_LENGTH = 1024;

@@ -3,9 +3,9 @@
 import type { ServerResponse } from 'node:http';
 import type { PublicError } from './errors.ts';
 import { ndjsonLine, sseComment, sseEvent, sseMessage, sseRetry } from './sse-format.ts';
+import type { StreamMode } from './types.ts';
 
-/** Wire format of a stream. */
-export type StreamMode = 'sse' | 'ndjson';
+export type { StreamMode } from './types.ts';
 
 /**
  * Flush at once when this much is pending. Batching many events into one
@@ -145,14 +145,16 @@ export class StreamWriter {
   }
 
   /**
-   * Queues an event already framed for this stream's mode (a shared tail's
-   * frame, built once for many streams). Not flushed here: the caller flushes
-   * after a batch.
+   * Queues an event already framed for this stream's mode. With
+   * `scheduleFlush`, it is written right after this turn of the event loop
+   * (with whatever else is queued in it); without, the caller flushes after
+   * its batch (a shared tail's reader).
    */
-  framed(frame: string): void {
+  framed(frame: string, scheduleFlush = false): void {
     this.#pending += frame;
     this.eventsWritten++;
-    if (this.#pending.length >= MAX_BATCH_CHARS) this.flush();
+    if (scheduleFlush) this.#afterQueue();
+    else if (this.#pending.length >= MAX_BATCH_CHARS) this.flush();
   }
 
   /**

@@ -1,8 +1,9 @@
 // A registry of open streams: readable in-process, emitting events that
 // metrics exporters (see metrics.ts) and admin endpoints build on.
 import { EventEmitter } from 'node:events';
+import { setBrand } from './brand.ts';
 import type { ErrorCode } from './errors.ts';
-import type { StreamMode } from './response.ts';
+import type { StreamMode } from './types.ts';
 
 /** Where a stream stands on one partition. */
 export interface PartitionProgress {
@@ -33,7 +34,15 @@ export interface StreamSnapshot {
 }
 
 /** Why a stream ended. */
-export type EndReason = 'client-closed' | 'aborted' | 'error' | 'setup-failed' | 'max-duration' | 'disconnected';
+export type EndReason =
+  | 'client-closed'
+  | 'aborted'
+  | 'error'
+  | 'setup-failed'
+  | 'max-duration'
+  | 'disconnected'
+  /** The client accepted nothing for `stalledWriteTimeoutMs`. */
+  | 'stalled';
 
 /** What a session hands the registry: live getters and a way to end it. */
 export interface StreamHandle {
@@ -121,3 +130,4 @@ export class StreamRegistry extends EventEmitter<StreamRegistryEvents> {
     this.emit('failure', code, status);
   }
 }
+setBrand(StreamRegistry, 'StreamRegistry');

@@ -359,6 +359,7 @@ describe('kafkaSse: streaming', function () {
       code: 'FILTER_FAILED',
       message: 'The stream filter failed',
       status: 500,
+      statusCode: 500,
     });
     assert.ok(!client.raw().includes('do-not-leak'));
     assert.ok(!client.raw().includes('boom'));
@@ -602,6 +603,7 @@ describe('kafkaSse: errors before the stream', function () {
       code: 'CONFIGURATION',
       message: 'options.heartbeatMs must be a non-negative integer or null, got -1',
       status: 500,
+      statusCode: 500,
     });
   });
 

@@ -11,18 +11,18 @@ interface Received {
   _kafka: { partition: number; offset: number };
 }
 
-/** Messages per partition of the 3-partition topic below: more than the tail, exactly the tail, fewer. */
+/** Messages per partition of the 3-partition topic below: more than the history, exactly the history, fewer. */
 const COUNTS = [12, 5, 3];
 const T0 = 1_760_000_000_000;
 
-describe('tail replay', function () {
+describe('history replay (historyMessages)', function () {
   this.timeout(30000);
   let bridge: BridgeServer | undefined;
   let topic: string;
 
   // Each test reads a fresh copy, so a live message one test adds is not seen by the next.
   beforeEach(async () => {
-    topic = uniqueTopic('tail');
+    topic = uniqueTopic('historyMessages');
     await createTopic(topic, 3);
     let n = 0;
     for (const [partition, count] of COUNTS.entries()) {
@@ -48,8 +48,8 @@ describe('tail replay', function () {
     return out;
   }
 
-  it('tail: 5 on a 3-partition topic sends the last 5 messages of each partition (fewer when it has fewer)', async () => {
-    bridge = await startBridge(() => ({ assignments: [topic], options: baseOptions({ tail: 5 }) }));
+  it('historyMessages: 5 on a 3-partition topic sends the last 5 messages of each partition (fewer when it has fewer)', async () => {
+    bridge = await startBridge(() => ({ assignments: [topic], options: baseOptions({ historyMessages: 5 }) }));
     const client = await openStream(`${bridge.url}/`);
     await client.until(() => client.messages().length === 13, 10000, '5 + 5 + 3 messages');
     await new Promise((r) => setTimeout(r, 200));
@@ -65,8 +65,8 @@ describe('tail replay', function () {
     client.close();
   });
 
-  it('Last-Event-ID wins over tail', async () => {
-    bridge = await startBridge(() => ({ assignments: [topic], options: baseOptions({ tail: 5 }) }));
+  it('Last-Event-ID wins over historyMessages', async () => {
+    bridge = await startBridge(() => ({ assignments: [topic], options: baseOptions({ historyMessages: 5 }) }));
     const id = JSON.stringify([
       { topic, partition: 0, offset: 10 },
       { topic, partition: 1, offset: 5 },
@@ -83,7 +83,7 @@ describe('tail replay', function () {
     client.close();
   });
 
-  it('atTimestamp wins over tail, and explicit offsets too', async () => {
+  it('atTimestamp wins over historyMessages, and explicit offsets too', async () => {
     bridge = await startBridge((req) =>
       req.url === '/offsets'
         ? {
@@ -91,9 +91,9 @@ describe('tail replay', function () {
               { topic, partition: 0, offset: 2 },
               { topic, partition: 1, offset: 4 },
             ],
-            options: baseOptions({ tail: 5 }),
+            options: baseOptions({ historyMessages: 5 }),
           }
-        : { assignments: [topic], options: baseOptions({ tail: 5 }), atTimestamp: T0 + 10_000 },
+        : { assignments: [topic], options: baseOptions({ historyMessages: 5 }), atTimestamp: T0 + 10_000 },
     );
     const since = await openStream(`${bridge.url}/since`);
     await since.until(() => since.messages().length === 2, 10000, 'two messages at or after T0 + 10 s');

@@ -176,7 +176,7 @@ describe('filters: against the broker', function () {
       assert.equal(res.status, 400, query);
       assert.match(String(res.headers['content-type']), /^application\/json/);
       const body = res.body as { name: string; code: string; message: string; status: number };
-      assert.deepEqual(Object.keys(body).sort(), ['code', 'message', 'name', 'status']);
+      assert.deepEqual(Object.keys(body).sort(), ['code', 'message', 'name', 'status', 'statusCode']);
       assert.equal(body.code, 'INVALID_FILTER');
       assert.equal(body.name, 'InvalidFilterError');
       assert.equal(body.status, 400);

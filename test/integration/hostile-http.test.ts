@@ -148,7 +148,7 @@ describe('hostile input, property-based, over HTTP', function () {
     assert.ok(a.status >= 400, what);
     assert.equal(a.contentType, 'application/json; charset=utf-8', what);
     const body = JSON.parse(a.body) as Record<string, unknown>;
-    assert.deepEqual(Object.keys(body).sort(), ['code', 'message', 'name', 'status'], what);
+    assert.deepEqual(Object.keys(body).sort(), ['code', 'message', 'name', 'status', 'statusCode'], what);
     assert.equal(body.status, a.status, what);
     assert.ok((ERROR_CODES as readonly string[]).includes(body.code as string), what);
     assert.ok(typeof body.message === 'string' && body.message.length <= 300, `a long message: ${what}`);

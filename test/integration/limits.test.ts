@@ -56,6 +56,7 @@ describe('limits: StreamLimiter in front of kafkaSse', function () {
         code: 'TOO_MANY_STREAMS',
         message: 'This client already has 3 open streams; at most 3',
         status: 429,
+        statusCode: 429,
       });
     }
     assert.equal(limiter.open, 3);

@@ -166,9 +166,16 @@ describe('shared live tail', function () {
     const sharedTail = new SharedTail({ ringMessages: 10 });
     const before = openConsumerCount();
     bridge = await startBridge(() => ({ assignments: topic, options: baseOptions({ sharedTail }) }));
+    // Sampled every millisecond while the request sets up: a tail opened for the lookup would show as a second consumer.
+    let peak = 0;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, openConsumerCount() - before);
+    }, 1);
     const far = await open('/', { 'Last-Event-ID': JSON.stringify([{ topic, partition: 0, offset: 3 }]) });
     await far.until(() => far.messages().length === 27, 10_000, 'from offset 3');
+    clearInterval(sampler);
     assert.deepEqual(ns(far), range(3, 30));
+    assert.equal(peak, 1, 'one consumer for the request, never a tail first');
     await waitFor(
       () => sharedTail.size === 0 && openConsumerCount() === before + 1,
       5000,
@@ -176,10 +183,11 @@ describe('shared live tail', function () {
     );
   });
 
-  it('when partitions are added, ends its streams; they resume and read the new partition', async () => {
+  it('when partitions are added, reads them without ending its streams', async () => {
     const topic = uniqueTopic('shared-grow');
     await createTopic(topic, 1);
-    bridge = await startBridge(() => ({ assignments: topic, options: baseOptions() }));
+    const sharedTail = new SharedTail({}, { partitionCheckMs: 500 });
+    bridge = await startBridge(() => ({ assignments: topic, options: baseOptions({ sharedTail }) }));
     const es = new TrackedEventSource(`${bridge.url}/`);
     try {
       await waitFor(() => es.es.readyState === 1, 5000, 'EventSource open');
@@ -187,13 +195,21 @@ describe('shared live tail', function () {
       await es.until(() => es.messages.length === 3, 10_000, 'three');
       await addPartitions(topic, 2);
       await produce(topic, [{ value: JSON.stringify({ n: 3 }), partition: 1 }]);
-      // The tail notices within its 5 s check; the client reconnects with its id and reads partition 1 from its start.
+      // The tail notices within its check and reads partition 1 from its start; the stream goes on.
       await es.until(() => es.messages.length === 4, 20_000, 'the message in the new partition');
+      await produce(topic, [{ value: JSON.stringify({ n: 4 }), partition: 0 }]);
+      await es.until(() => es.messages.length === 5, 10_000, 'a message in the old partition after it');
       assert.deepEqual(
         es.messages.map((m) => (JSON.parse(m.data) as { n: number }).n),
-        [0, 1, 2, 3],
+        [0, 1, 2, 3, 4],
       );
-      assert.ok(es.connections.length >= 2, 'it reconnected');
+      assert.equal(es.connections.length, 1, 'no reconnect');
+      assert.equal(sharedTail.size, 1, 'the same tail');
+      // The ids name the new partition from then on, so a resume reads on from both.
+      assert.deepEqual(JSON.parse(es.messages[4]?.lastEventId ?? ''), [
+        { topic, partition: 0, offset: 4 },
+        { topic, partition: 1, offset: 1 },
+      ]);
     } finally {
       es.close();
     }

@@ -1,9 +1,9 @@
 // Errors: stable codes, the HTTP status of each, and what a client may see of them.
 import assert from 'node:assert/strict';
 import {
+  AllowedTopicsMisconfiguredError,
   BrokerUnavailableError,
   ConfigurationError,
-  DeserializationError,
   ERROR_CODES,
   FilterError,
   InvalidAssignmentError,
@@ -39,7 +39,12 @@ const CLASSES: [string, KafkaSseError, string, number][] = [
   ],
   ['KafkaConsumeError', new KafkaConsumeError('m', { cause: SECRET }), 'CONSUME_FAILED', 500],
   ['FilterError', new FilterError('m', { cause: SECRET }), 'FILTER_FAILED', 500],
-  ['DeserializationError', new DeserializationError('m', { cause: SECRET }), 'DESERIALIZATION_FAILED', 500],
+  [
+    'AllowedTopicsMisconfiguredError',
+    new AllowedTopicsMisconfiguredError('m', { cause: SECRET }),
+    'ALLOWED_TOPICS_MISCONFIGURED',
+    500,
+  ],
 ];
 
 describe('errors', () => {
@@ -59,7 +64,7 @@ describe('errors', () => {
         'BROKER_UNAVAILABLE',
         'CONSUME_FAILED',
         'FILTER_FAILED',
-        'DESERIALIZATION_FAILED',
+        'ALLOWED_TOPICS_MISCONFIGURED',
         'STREAM_ABORTED',
         'INTERNAL',
       ],
@@ -90,12 +95,12 @@ describe('errors', () => {
         } else assert.equal(err.cause, SECRET);
       });
 
-      it('shows a client exactly {name, code, message, status}, never the cause or the stack', () => {
+      it('shows a client exactly {name, code, message, status, statusCode}, never the cause or the stack', () => {
         const json = err.toJSON();
-        assert.deepEqual(json, { name, code, message: 'm', status });
-        assert.deepEqual(Object.keys(json).sort(), ['code', 'message', 'name', 'status']);
+        assert.deepEqual(json, { name, code, message: 'm', status, statusCode: status });
+        assert.deepEqual(Object.keys(json).sort(), ['code', 'message', 'name', 'status', 'statusCode']);
         const text = JSON.stringify(err);
-        assert.deepEqual(JSON.parse(text), { name, code, message: 'm', status });
+        assert.deepEqual(JSON.parse(text), { name, code, message: 'm', status, statusCode: status });
         assert.ok(!text.includes('kafka-1001'));
         assert.ok(!text.includes('secret.topic'));
         assert.ok(!text.includes('at '));
@@ -130,7 +135,13 @@ describe('errors', () => {
       assert.equal(err.code, 'INTERNAL');
       assert.equal(err.statusCode, 500);
       assert.equal(err.name, 'KafkaSseError');
-      assert.deepEqual(err.toJSON(), { name: 'KafkaSseError', code: 'INTERNAL', message: 'boom', status: 500 });
+      assert.deepEqual(err.toJSON(), {
+        name: 'KafkaSseError',
+        code: 'INTERNAL',
+        message: 'boom',
+        status: 500,
+        statusCode: 500,
+      });
     });
 
     it('takes a code, a status and a cause', () => {
@@ -173,6 +184,7 @@ describe('errors', () => {
           code: 'INTERNAL',
           message: 'Internal error',
           status: 500,
+          statusCode: 500,
         });
         if (value !== undefined) assert.equal(err.cause, value);
         assert.ok(!JSON.stringify(err).includes('kafka-1001'));

@@ -60,7 +60,7 @@ describe('limits: StreamLimiter', () => {
     assert.equal(refused.sentHeaders?.['Retry-After'], '5');
     assert.match(String(refused.sentHeaders?.['Content-Type']), /^application\/json/);
     const body = JSON.parse(refused.body ?? '{}');
-    assert.deepEqual(Object.keys(body).sort(), ['code', 'message', 'name', 'status']);
+    assert.deepEqual(Object.keys(body).sort(), ['code', 'message', 'name', 'status', 'statusCode']);
     assert.equal(body.code, 'TOO_MANY_STREAMS');
     assert.equal(body.name, 'TooManyStreamsError');
     assert.equal(body.status, 429);

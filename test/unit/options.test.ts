@@ -53,8 +53,10 @@ describe('options', () => {
           unavailableRetryMs: 5_000,
           useTimestampForId: false,
           disableSSEFormatting: false,
-          tail: null,
+          historyMessages: null,
           maxDurationMs: null,
+          stalledWriteTimeoutMs: 30_000,
+          lastEventIdTopics: 'assigned',
         },
       );
     });
@@ -76,7 +78,7 @@ describe('options', () => {
       assert.equal(o.unavailableRetryMs, 5_000);
       assert.equal(o.useTimestampForId, false);
       assert.equal(o.disableSSEFormatting, false);
-      assert.equal(o.tail, null);
+      assert.equal(o.historyMessages, null);
       assert.equal(o.maxDurationMs, null);
       assert.equal(o.filterer, null);
       assert.equal(o.connectErrorHandler, null);
@@ -174,7 +176,7 @@ describe('options', () => {
         unavailableRetryMs: 0,
         useTimestampForId: true,
         disableSSEFormatting: true,
-        tail: 10,
+        historyMessages: 10,
         maxDurationMs: 60_000,
         registry,
       });
@@ -193,7 +195,7 @@ describe('options', () => {
       assert.equal(o.unavailableRetryMs, 0);
       assert.equal(o.useTimestampForId, true);
       assert.equal(o.disableSSEFormatting, true);
-      assert.equal(o.tail, 10);
+      assert.equal(o.historyMessages, 10);
       assert.equal(o.maxDurationMs, 60_000);
       assert.equal(o.registry, registry);
     });
@@ -211,7 +213,7 @@ describe('options', () => {
           maxPartitions: null,
           filterer: null,
           connectErrorHandler: null,
-          tail: null,
+          historyMessages: null,
           maxDurationMs: null,
         }),
       );
@@ -219,14 +221,14 @@ describe('options', () => {
       assert.equal(o.retryMs, null);
       assert.equal(o.filterer, null);
       assert.equal(o.connectErrorHandler, null);
-      assert.equal(o.tail, null);
+      assert.equal(o.historyMessages, null);
       assert.equal(o.maxDurationMs, null);
       // No limit: any realistic number of partitions fits.
       assert.ok(o.maxPartitions >= Number.MAX_SAFE_INTEGER);
     });
 
-    it('treats tail: 0 as off', () => {
-      assert.equal(normalizeOptions(withBrokers({ tail: 0 })).tail, null);
+    it('treats historyMessages: 0 as off', () => {
+      assert.equal(normalizeOptions(withBrokers({ historyMessages: 0 })).historyMessages, null);
     });
 
     it('accepts retryMs: 0', () => {
@@ -250,7 +252,7 @@ describe('options', () => {
           [-1, 2.5, '10', Number.NaN, Infinity],
           /^options\.maxPartitions must be a non-negative integer or null, got /,
         ],
-        ['tail', [-1, 1.5, '10'], /^options\.tail must be a non-negative integer or null, got /],
+        ['historyMessages', [-1, 1.5, '10'], /^options\.historyMessages must be a non-negative integer or null, got /],
         ['maxDurationMs', [-1, 1.5, '10'], /^options\.maxDurationMs must be a non-negative integer or null, got /],
         [
           'connectTimeoutMs',

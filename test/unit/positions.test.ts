@@ -590,10 +590,10 @@ describe('positions', () => {
       assert.deepEqual(out, [{ topic: 't', partition: 0, offset: 1 }]);
     });
 
-    it('applies tail to plain topics, after atTimestamp in precedence', () => {
+    it('applies history to plain topics, after atTimestamp in precedence', () => {
       assert.deepEqual(expandPartitions([topic('b')], counts, undefined, false, 10), [
-        { topic: 'b', partition: 0, tail: 10 },
-        { topic: 'b', partition: 1, tail: 10 },
+        { topic: 'b', partition: 0, history: 10 },
+        { topic: 'b', partition: 1, history: 10 },
       ]);
       assert.deepEqual(expandPartitions([topic('b')], counts, 99, false, 10), [
         { topic: 'b', partition: 0, timestamp: 99 },
@@ -818,19 +818,19 @@ describe('positions', () => {
       assert.deepEqual(out.positions, [{ topic: 't', partition: 3, offset: 17, reason: 'beginning' }]);
     });
 
-    it('resolves tail to that many messages before the end, never before the low watermark', async () => {
+    it('resolves history to that many messages before the end, never before the low watermark', async () => {
       const out = await resolvePositions(
         [
-          { topic: 't', partition: 0, tail: 10 },
-          { topic: 't', partition: 1, tail: 10 },
+          { topic: 't', partition: 0, history: 10 },
+          { topic: 't', partition: 1, history: 10 },
         ],
         fakeLookups({ 't/0': { low: 0, high: 100 }, 't/1': { low: 95, high: 100 } }),
       );
       assert.deepEqual(
         out.positions.map((p) => [p.offset, p.reason]),
         [
-          [90, 'tail'],
-          [95, 'tail'],
+          [90, 'history'],
+          [95, 'history'],
         ],
       );
     });

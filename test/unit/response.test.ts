@@ -298,7 +298,7 @@ describe('response', () => {
       assert.equal(
         r.chunks[1],
         'event: error\ndata: {"name":"InvalidAssignmentError","code":"INVALID_ASSIGNMENT",' +
-          '"message":"assignments[0] is not a valid topic name: \\"a b\\"","status":400}\n\n',
+          '"message":"assignments[0] is not a valid topic name: \\"a b\\"","status":400,"statusCode":400}\n\n',
       );
       assert.ok(!r.body.includes('secret'));
     });
@@ -439,7 +439,15 @@ describe('response', () => {
         lines.map((l) => JSON.parse(l)),
         [
           { _lost: { lost: 5 } },
-          { _error: { name: 'InvalidAssignmentError', code: 'INVALID_ASSIGNMENT', message: 'bad', status: 400 } },
+          {
+            _error: {
+              name: 'InvalidAssignmentError',
+              code: 'INVALID_ASSIGNMENT',
+              message: 'bad',
+              status: 400,
+              statusCode: 400,
+            },
+          },
         ],
       );
     });
@@ -498,6 +506,7 @@ describe('response', () => {
         code: 'INVALID_ASSIGNMENT',
         message: 'bad',
         status: 400,
+        statusCode: 400,
       });
     });
 
@@ -505,7 +514,7 @@ describe('response', () => {
       handler = (_req, res) =>
         writeJsonError(
           res,
-          { name: 'BrokerUnavailableError', code: 'BROKER_UNAVAILABLE', message: 'down', status: 503 },
+          { name: 'BrokerUnavailableError', code: 'BROKER_UNAVAILABLE', message: 'down', status: 503, statusCode: 503 },
           {},
           5,
         );

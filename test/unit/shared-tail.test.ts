@@ -33,7 +33,9 @@ describe('shared-tail', () => {
   describe('kafkaSse options', () => {
     const brokers = { 'metadata.broker.list': '127.0.0.1:9092' };
     it('uses the process-wide SharedTail by default, a given one, or none with null', () => {
-      assert.equal(normalizeOptions({ kafkaConfig: brokers }).sharedTail, defaultSharedTail());
+      // Validation creates nothing: undefined means the process-wide instance, resolved when a stream starts.
+      assert.equal(normalizeOptions({ kafkaConfig: brokers }).sharedTail, undefined);
+      assert.equal(defaultSharedTail(), defaultSharedTail());
       const mine = new SharedTail();
       assert.equal(normalizeOptions({ kafkaConfig: brokers, sharedTail: mine }).sharedTail, mine);
       assert.equal(normalizeOptions({ kafkaConfig: brokers, sharedTail: null }).sharedTail, null);

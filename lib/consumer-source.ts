@@ -1,0 +1,147 @@
+// A source backed by a consumer of the stream's own: replays, resumes the
+// shared tail cannot serve, and every stream with `sharedTail: null`.
+import { type BridgeConsumer, type TopicPartitionOffset, type Watermarks, watchForStall } from './consumer.ts';
+import { KafkaConsumeError } from './errors.ts';
+import type { PositionTracker } from './positions.ts';
+import type { SourceSink, StreamSource } from './source.ts';
+import type { KafkaMessage, Logger } from './types.ts';
+
+/** How often a pending rewind checks whether retention removed its message. */
+const REWIND_CHECK_MS = 5000;
+
+/**
+ * Reads the stream's partitions with a consumer it owns (connected, with the
+ * positions resolved) and releases it on close.
+ */
+export class ConsumerSource implements StreamSource {
+  readonly #consumer: BridgeConsumer;
+  readonly #starts: readonly TopicPartitionOffset[];
+  readonly #log: Logger;
+  /** Partition key → index in the stream's positions (the order of `starts`). */
+  readonly #index = new Map<string, number>();
+  #sink: SourceSink | undefined;
+  #blocked = false;
+  #closed = false;
+  /** Per partition, the first message dropped while blocked: where reading resumes. */
+  readonly #rewinds = new Map<string, TopicPartitionOffset>();
+  #rewindTimer: NodeJS.Timeout | undefined;
+  #watchdogTimer: NodeJS.Timeout | undefined;
+
+  /** `starts`: where to start each partition, in the order of the stream's positions. */
+  constructor(consumer: BridgeConsumer, starts: readonly TopicPartitionOffset[], log: Logger) {
+    this.#consumer = consumer;
+    this.#starts = starts;
+    this.#log = log;
+    for (const [i, p] of starts.entries()) this.#index.set(`${p.topic}\u0000${p.partition}`, i);
+  }
+
+  start(sink: SourceSink, positions: PositionTracker): void {
+    this.#sink = sink;
+    this.#consumer.start(
+      this.#starts,
+      (message) => this.#onMessage(message),
+      (err) => {
+        this.#log.error({ err }, 'consuming failed; ending the stream');
+        sink.fail(new KafkaConsumeError('Reading from Kafka failed', { cause: err }));
+      },
+    );
+    this.#watchdogTimer = watchForStall(
+      this.#consumer,
+      () => positions.nextOffsets(),
+      () => this.#blocked,
+      () => {
+        this.#log.error('the consumer stopped delivering; ending the stream so the client resumes elsewhere');
+        sink.fail(
+          new KafkaConsumeError('Reading from Kafka stalled; reconnect to resume', {
+            cause: new Error('no delivery while the partition end moved'),
+          }),
+        );
+      },
+    );
+  }
+
+  /**
+   * The socket is full: stop fetching, and drop what still arrives. node-rdkafka
+   * hands over, without limit, everything its thread already took from
+   * librdkafka, so pausing alone would let a slow client pile up megabytes;
+   * instead each partition remembers the first message it dropped and is
+   * rewound there when the client drains.
+   */
+  pause(): void {
+    this.#blocked = true;
+    this.#consumer.pause();
+  }
+
+  resume(): void {
+    if (!this.#blocked) return;
+    this.#blocked = false;
+    const rewinds = [...this.#rewinds.values()];
+    this.#consumer.resumeFrom(rewinds);
+    if (rewinds.length > 0) this.#watchRewinds();
+  }
+
+  cachedWatermarks(topic: string, partition: number): Watermarks | undefined {
+    return this.#consumer.cachedWatermarks(topic, partition);
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    if (this.#rewindTimer) clearInterval(this.#rewindTimer);
+    if (this.#watchdogTimer) clearInterval(this.#watchdogTimer);
+    return this.#consumer.disconnect();
+  }
+
+  #onMessage(message: KafkaMessage): void {
+    const sink = this.#sink;
+    if (this.#closed || sink === undefined) return;
+    const key = `${message.topic}\u0000${message.partition}`;
+    if (this.#blocked || this.#rewinds.size > 0) {
+      const rewind = this.#rewinds.get(key);
+      if (this.#blocked) {
+        if (!rewind)
+          this.#rewinds.set(key, { topic: message.topic, partition: message.partition, offset: message.offset });
+        return;
+      }
+      if (rewind) {
+        // Messages past the rewind point were already taken before the pause: they come again after it.
+        if (message.offset !== rewind.offset) return;
+        this.#rewinds.delete(key);
+      }
+    }
+    const index = this.#index.get(key);
+    if (index !== undefined) sink.deliver(message, index);
+  }
+
+  /**
+   * A rewind waits for the exact message it dropped. Should retention delete
+   * it meanwhile, librdkafka restarts at the oldest retained message instead:
+   * tell the client what was lost and accept what comes.
+   */
+  #watchRewinds(): void {
+    if (this.#rewindTimer) return;
+    this.#rewindTimer = setInterval(() => {
+      if (this.#closed || this.#rewinds.size === 0) {
+        clearInterval(this.#rewindTimer);
+        this.#rewindTimer = undefined;
+        return;
+      }
+      for (const [key, r] of this.#rewinds) {
+        const marks = this.#consumer.cachedWatermarks(r.topic, r.partition);
+        if (marks && marks.low > r.offset) {
+          this.#rewinds.delete(key);
+          this.#sink?.lost({
+            topic: r.topic,
+            partition: r.partition,
+            requestedOffset: r.offset,
+            resumedOffset: marks.low,
+            lost: marks.low - r.offset,
+          });
+        }
+      }
+      // Seeks are asynchronous in node-rdkafka; one still waiting after a whole
+      // interval is issued again (a repeated seek to the same offset is harmless).
+      if (!this.#blocked && this.#rewinds.size > 0) this.#consumer.resumeFrom([...this.#rewinds.values()]);
+    }, REWIND_CHECK_MS);
+    this.#rewindTimer.unref();
+  }
+}

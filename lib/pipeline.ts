@@ -1,0 +1,233 @@
+// The per-message path, once for every source: deserialize → filter →
+// serialize → frame. Built once per stream from its options. A source hands
+// each message in; out comes the frame to write, or nothing (skipped).
+import { defaultDeserializer } from './deserializer.ts';
+import { FilterError, type KafkaSseError } from './errors.ts';
+import type { CompiledFilter } from './filters.ts';
+import type { PositionTracker } from './positions.ts';
+import { ndjsonLine, serializeForNdjson, serializeForSse, splicedJson, sseMessage } from './sse-format.ts';
+import type { DeserializedMessage, Deserializer, Filterer, KafkaMessage, Logger, StreamMode } from './types.ts';
+
+/** A message deserialized once for the streams sharing it, and its serialized forms. */
+export type Prepared =
+  | { readonly ok: false }
+  | {
+      readonly ok: true;
+      readonly value: DeserializedMessage;
+      /** The NDJSON line / SSE data; null when it cannot be serialized. Undefined until asked. */
+      ndjson?: string | null;
+      sse?: string | null;
+      /** The whole SSE event with the log's id, for streams in step with the log. */
+      sseFrame?: string;
+    };
+
+/**
+ * A message in a shared log (the shared tail's), with the caches that the
+ * streams reading it without a `filterer` share: one deserialization per
+ * deserializer, one serialization per wire format, one SSE frame.
+ */
+export interface SharedMessage {
+  readonly message: KafkaMessage;
+  /** The resume id after this message for a stream whose positions equal the log's. */
+  readonly id: string;
+  prepared: Map<Deserializer, Prepared> | undefined;
+  /** Counts what the caches added against the log's byte bound. */
+  grow(chars: number): void;
+}
+
+/** What a pipeline is built from. */
+export interface PipelineOptions {
+  mode: StreamMode;
+  deserializer: Deserializer;
+  filterer: Filterer | null;
+  /** The server's filter and the client's query filter, when present. */
+  filters: readonly CompiledFilter[];
+  log: Logger;
+  /** A filter or the filterer threw: the stream ends with this error. */
+  onFailure: (err: KafkaSseError) => void;
+}
+
+/** The per-message work of one stream. */
+export class StreamPipeline {
+  readonly mode: StreamMode;
+  readonly #deserializer: Deserializer;
+  readonly #filterer: Filterer | null;
+  readonly #filters: readonly CompiledFilter[];
+  readonly #log: Logger;
+  readonly #onFailure: (err: KafkaSseError) => void;
+  /**
+   * Whether the original JSON text may be sent (see splicedJson): the
+   * library's own deserializer made the object and no filterer could have
+   * changed it since. The one rule, for every source.
+   */
+  readonly #splice: boolean;
+  /**
+   * Whether this stream may use a shared log's caches: only without a
+   * filterer, which may edit what it is given and must not edit what other
+   * streams send. Compiled filters only read.
+   */
+  readonly #sharesCaches: boolean;
+  /** Messages read but not sent (filtered out, undeserializable or unserializable). */
+  skipped = 0;
+
+  constructor(options: PipelineOptions) {
+    this.mode = options.mode;
+    this.#deserializer = options.deserializer;
+    this.#filterer = options.filterer;
+    this.#filters = options.filters;
+    this.#log = options.log;
+    this.#onFailure = options.onFailure;
+    this.#sharesCaches = options.filterer === null;
+    this.#splice = options.filterer === null && options.deserializer === defaultDeserializer;
+  }
+
+  /**
+   * The frame to write for `message`, or undefined when it is skipped.
+   * `positions` gives the stream's resume id (already advanced past the
+   * message). `shared`: the shared-log entry the message was read from;
+   * `inStep`: the stream's id equals `shared.id`, so the entry's ready-made
+   * frame carries the right id.
+   */
+  frame(message: KafkaMessage, positions: PositionTracker, shared?: SharedMessage, inStep = false): string | undefined {
+    if (shared !== undefined && this.#sharesCaches) return this.#sharedFrame(shared, positions, inStep);
+    // A shared message is copied: deserializers set `.message` on what they get.
+    const own = shared === undefined ? message : { ...message };
+    let value: DeserializedMessage;
+    try {
+      value = this.#deserializer(own);
+    } catch (err) {
+      return this.#skip(message, err, 'message skipped: the deserializer failed');
+    }
+    if (!this.#passes(value, message)) return undefined;
+    let data: string;
+    try {
+      data = this.#serialize(value.message);
+    } catch (err) {
+      return this.#skip(message, err, 'message skipped: it cannot be serialized');
+    }
+    return this.mode === 'ndjson' ? ndjsonLine(data) : sseMessage(data, positions.id());
+  }
+
+  #sharedFrame(shared: SharedMessage, positions: PositionTracker, inStep: boolean): string | undefined {
+    const message = shared.message;
+    let map = shared.prepared;
+    let prepared = map?.get(this.#deserializer);
+    if (prepared === undefined) {
+      try {
+        prepared = { ok: true, value: this.#deserializer({ ...message }) };
+      } catch (err) {
+        prepared = { ok: false };
+        this.#log.warn(
+          { err, topic: message.topic, partition: message.partition, offset: message.offset },
+          'message skipped: the deserializer failed',
+        );
+      }
+      if (map === undefined) {
+        map = new Map();
+        shared.prepared = map;
+      }
+      map.set(this.#deserializer, prepared);
+    }
+    if (!prepared.ok) {
+      this.skipped++;
+      return undefined;
+    }
+    if (!this.#passes(prepared.value, message)) return undefined;
+    if (this.mode === 'ndjson') {
+      if (prepared.ndjson === undefined) {
+        const data = this.#serializeOnce(prepared.value, message);
+        prepared.ndjson = data === null ? null : ndjsonLine(data);
+        if (prepared.ndjson !== null) shared.grow(prepared.ndjson.length);
+      }
+      if (prepared.ndjson === null) {
+        this.skipped++;
+        return undefined;
+      }
+      return prepared.ndjson;
+    }
+    if (prepared.sse === undefined) {
+      prepared.sse = this.#serializeOnce(prepared.value, message);
+      if (prepared.sse !== null) shared.grow(prepared.sse.length);
+    }
+    const data = prepared.sse;
+    if (data === null) {
+      this.skipped++;
+      return undefined;
+    }
+    if (!inStep) return sseMessage(data, positions.id());
+    if (prepared.sseFrame === undefined) {
+      prepared.sseFrame = sseMessage(data, shared.id);
+      shared.grow(prepared.sseFrame.length);
+    }
+    return prepared.sseFrame;
+  }
+
+  /** Serializes a shared deserialization once; null (logged once) when it cannot be. */
+  #serializeOnce(value: DeserializedMessage, message: KafkaMessage): string | null {
+    try {
+      return this.#serialize(value.message);
+    } catch (err) {
+      this.#log.warn(
+        { err, topic: message.topic, partition: message.partition, offset: message.offset },
+        'message skipped: it cannot be serialized',
+      );
+      return null;
+    }
+  }
+
+  /**
+   * The payload as wire text. A BigInt, a cycle, or nesting too deep for
+   * JSON.stringify throws: the caller skips the message, never throwing into
+   * node-rdkafka's callback.
+   */
+  #serialize(payload: unknown): string {
+    return (
+      (this.#splice ? splicedJson(payload, this.mode) : undefined) ??
+      (this.mode === 'sse' ? serializeForSse(payload) : serializeForNdjson(payload))
+    );
+  }
+
+  #skip(message: KafkaMessage, err: unknown, why: string): undefined {
+    this.skipped++;
+    this.#log.warn({ err, topic: message.topic, partition: message.partition, offset: message.offset }, why);
+    return undefined;
+  }
+
+  /**
+   * Applies the server's filter, the client's query filter and `filterer`.
+   * False skips the message (counted); a filter that throws ends the stream
+   * with an error event (and also returns false).
+   */
+  #passes(value: DeserializedMessage, message: KafkaMessage): boolean {
+    const filters = this.#filters;
+    for (let i = 0; i < filters.length; i++) {
+      let keep: boolean;
+      try {
+        keep = (filters[i] as CompiledFilter).test(value);
+      } catch (err) {
+        // Only a custom deserializer's getters can throw here.
+        return this.#filterFailed(message, err, 'filter threw; ending the stream');
+      }
+      if (!keep) {
+        this.skipped++;
+        return false;
+      }
+    }
+    const filterer = this.#filterer;
+    if (filterer === null) return true;
+    let keep: unknown;
+    try {
+      keep = filterer(value);
+    } catch (err) {
+      return this.#filterFailed(message, err, 'filterer threw; ending the stream');
+    }
+    if (!keep) this.skipped++;
+    return Boolean(keep);
+  }
+
+  #filterFailed(message: KafkaMessage, err: unknown, why: string): false {
+    this.#log.error({ err, topic: message.topic, partition: message.partition, offset: message.offset }, why);
+    this.#onFailure(new FilterError('The stream filter failed', { cause: err }));
+    return false;
+  }
+}

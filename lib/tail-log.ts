@@ -1,0 +1,133 @@
+// The shared tail's log: the last messages its consumer read, which its
+// streams consume at their own pace, bounded in messages and bytes.
+
+import type { Prepared, SharedMessage } from './pipeline.ts';
+import type { Deserializer, KafkaMessage } from './types.ts';
+
+/** Rough per-message bookkeeping cost counted against the byte bound besides value and key. */
+const ENTRY_OVERHEAD_BYTES = 256;
+
+/** A message in the log, with what each deserializer made of it. */
+export class LogEntry implements SharedMessage {
+  readonly seq: number;
+  readonly message: KafkaMessage;
+  /** The message's partition as an index into the log's partitions (and its readers' positions, in the same order). */
+  readonly partitionIndex: number;
+  readonly id: string;
+  bytes: number;
+  prepared: Map<Deserializer, Prepared> | undefined = undefined;
+  readonly #log: TailLog;
+
+  constructor(log: TailLog, seq: number, message: KafkaMessage, partitionIndex: number, id: string) {
+    this.#log = log;
+    this.seq = seq;
+    this.message = message;
+    this.partitionIndex = partitionIndex;
+    this.id = id;
+    this.bytes = ENTRY_OVERHEAD_BYTES + (message.value?.length ?? 0) + (message.key?.length ?? 0);
+  }
+
+  grow(chars: number): void {
+    this.bytes += chars;
+    this.#log.grew(chars);
+  }
+}
+
+/**
+ * A ring of entries numbered by `seq`, with, per partition, the first offset
+ * it still holds (or will: a partition that has not delivered yet).
+ */
+export class TailLog {
+  readonly #maxMessages: number;
+  readonly #maxBytes: number;
+  #entries: (LogEntry | undefined)[] = [];
+  /** Index in #entries of the oldest retained entry; the array is compacted now and then. */
+  #first = 0;
+  #nextSeq = 0;
+  #bytes = 0;
+  /** Per partition index: the first offset the log holds, or could still get. */
+  readonly #retainedFrom: number[] = [];
+
+  constructor(maxMessages: number, maxBytes: number) {
+    this.#maxMessages = maxMessages;
+    this.#maxBytes = maxBytes;
+  }
+
+  /** Starts tracking a partition whose next message is at `offset` (in partition-index order). */
+  addPartition(offset: number): void {
+    this.#retainedFrom.push(offset);
+  }
+
+  /** The seq of the next message to arrive; a reader whose cursor is here has read everything. */
+  get headSeq(): number {
+    return this.#nextSeq;
+  }
+
+  /** The seq of the oldest message still in the log. */
+  get oldestSeq(): number {
+    return this.#nextSeq - (this.#entries.length - this.#first);
+  }
+
+  /** Messages held now. */
+  get size(): number {
+    return this.#entries.length - this.#first;
+  }
+
+  /** Bytes counted now (values, keys, caches and overhead). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** The first offset of partition `index` the log still holds (or could). */
+  retainedFrom(index: number): number {
+    return this.#retainedFrom[index] as number;
+  }
+
+  /** The entry with this seq; it must be between oldestSeq and headSeq. */
+  at(seq: number): LogEntry {
+    return this.#entries[this.#first + (seq - this.oldestSeq)] as LogEntry;
+  }
+
+  append(message: KafkaMessage, partitionIndex: number, id: string): LogEntry {
+    const entry = new LogEntry(this, this.#nextSeq++, message, partitionIndex, id);
+    this.#entries.push(entry);
+    this.#bytes += entry.bytes;
+    return entry;
+  }
+
+  /** @internal Counts what an entry's caches added. */
+  grew(chars: number): void {
+    this.#bytes += chars;
+  }
+
+  /**
+   * Drops the oldest messages beyond the bounds. Called after every reader was
+   * offered the new messages, so only messages every reader was offered go; a
+   * reader blocked by a slow client that still needed one notices when it
+   * drains (its cursor is below oldestSeq) and moves to a consumer of its own.
+   */
+  trim(): void {
+    const entries = this.#entries;
+    while (
+      entries.length - this.#first > 0 &&
+      (entries.length - this.#first > this.#maxMessages || this.#bytes > this.#maxBytes)
+    ) {
+      const e = entries[this.#first] as LogEntry;
+      entries[this.#first] = undefined;
+      this.#first++;
+      this.#bytes -= e.bytes;
+      this.#retainedFrom[e.partitionIndex] = e.message.offset + 1;
+    }
+    if (this.#first > 1024 && this.#first * 2 > entries.length) {
+      this.#entries = entries.slice(this.#first);
+      this.#first = 0;
+    }
+  }
+
+  /** Forgets every entry. */
+  clear(): void {
+    this.#entries = [];
+    this.#first = 0;
+    this.#bytes = 0;
+  }
+}
