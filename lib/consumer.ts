@@ -158,13 +158,14 @@ export const STALL_CHECK_MS = 5000;
 /**
  * Calls `onStall` (once) when `consumer` made no callback for two checks in a
  * row while some partition's cached end is past `positions()` and `paused()`
- * is false. Returns the timer (unref'd), for clearInterval.
+ * is false, looking every `everyMs`. Returns the timer (unref'd), for clearInterval.
  */
 export function watchForStall(
   consumer: BridgeConsumer,
   positions: () => readonly { topic: string; partition: number; nextOffset: number }[],
   paused: () => boolean,
   onStall: () => void,
+  everyMs: number = STALL_CHECK_MS,
 ): NodeJS.Timeout {
   let seen = consumer.deliveries();
   let suspect = 0;
@@ -180,7 +181,7 @@ export function watchForStall(
       clearInterval(timer);
       onStall();
     }
-  }, STALL_CHECK_MS);
+  }, everyMs);
   timer.unref();
   return timer;
 }

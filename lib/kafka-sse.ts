@@ -12,7 +12,7 @@ import {
   parseLastEventId,
   type Requested,
 } from './positions.ts';
-import { lastEventIdOf, requestIdOf, streamModeOf } from './request.ts';
+import { lastEventIdOf, ndjsonContentType, requestIdOf, streamModeOf } from './request.ts';
 import { StreamWriter, writeJsonError } from './response.ts';
 import { StreamSession } from './session.ts';
 import { checkAllowed, planStream, type SetupContext } from './setup.ts';
@@ -109,6 +109,7 @@ export async function runStream(
     checkpoint: () => {
       if (stopped !== undefined) throw new SetupStopped(stopped);
     },
+    releasing: [],
   };
   try {
     session = await setUp(ctx, res, assignments, atTimestamp, requestId, startedAt);
@@ -129,6 +130,7 @@ export async function runStream(
     } else if (stopped !== 'client-closed') {
       answerSetupError(ctx, res, toKafkaSseError(err));
     }
+    await Promise.all(ctx.releasing);
     log.info(
       { reason: err instanceof SetupStopped ? err.why : 'setup-failed', durationMs: Date.now() - startedAt },
       'stream ended',
@@ -213,6 +215,7 @@ async function setUp(
       heartbeatMs: opts.heartbeatMs,
       maxDurationMs: opts.maxDurationMs,
       stalledWriteTimeoutMs: opts.stalledWriteTimeoutMs,
+      contentType: ndjsonContentType(req),
     },
   });
   log.info(

@@ -42,6 +42,32 @@ export function negotiateMode(accept: string | undefined): StreamMode {
   return best;
 }
 
+/**
+ * The Content-Type of an NDJSON stream: `application/json` when that is the
+ * JSON type the client preferred (KafkaSSE's answer to it), else
+ * `application/x-ndjson`. The body is the same either way.
+ */
+export function ndjsonContentType(req: IncomingMessage): string {
+  const accept = headerValue(req, 'accept');
+  let best = '';
+  let bestQ = 0;
+  for (const part of (accept ?? '').slice(0, MAX_ACCEPT_LENGTH).split(',')) {
+    const [type = '', ...params] = part.trim().toLowerCase().split(';');
+    const t = type.trim();
+    if (!NDJSON_TYPES.has(t)) continue;
+    let q = 1;
+    for (const p of params) {
+      const [k, v] = p.trim().split('=');
+      if (k === 'q' && v !== undefined) q = Number.isFinite(Number(v)) ? Number(v) : 0;
+    }
+    if (q > bestQ) {
+      best = t;
+      bestQ = q;
+    }
+  }
+  return best === 'application/json' ? 'application/json; charset=utf-8' : 'application/x-ndjson; charset=utf-8';
+}
+
 /** The stream format for this request. */
 export function streamModeOf(req: IncomingMessage, disableSSEFormatting: boolean): StreamMode {
   return disableSSEFormatting ? 'ndjson' : negotiateMode(headerValue(req, 'accept'));

@@ -81,6 +81,7 @@ export class StreamWriter {
   readonly #onDrain: () => void;
   readonly #onFlush: ((bytes: number) => void) | undefined;
   readonly #onIdle: (() => string | undefined) | undefined;
+  readonly #contentType: string | undefined;
   #pending = '';
   #flushScheduled = false;
   #full = false;
@@ -103,6 +104,8 @@ export class StreamWriter {
       onFlush?: ((bytes: number) => void) | undefined;
       /** At heartbeat time (SSE only): an event to write instead of the comment, or undefined. */
       onIdle?: (() => string | undefined) | undefined;
+      /** NDJSON only: the Content-Type to answer (see ndjsonContentType). Default: `application/x-ndjson; charset=utf-8`. */
+      contentType?: string | undefined;
     },
   ) {
     this.#res = res;
@@ -112,6 +115,7 @@ export class StreamWriter {
     this.#onDrain = options.onDrain;
     this.#onFlush = options.onFlush;
     this.#onIdle = options.onIdle;
+    this.#contentType = options.contentType;
   }
 
   /** True while the socket is full and the writer waits for 'drain'. */
@@ -121,7 +125,13 @@ export class StreamWriter {
 
   /** Sends the status line and headers, then the first bytes (`:ok` for SSE, so clients see the stream open). */
   open(extraHeaders: Record<string, string>, retryMs: number | null): void {
-    const headers = mergeHeaders(extraHeaders, this.mode === 'sse' ? SSE_HEADERS : NDJSON_HEADERS);
+    const ours =
+      this.mode === 'sse'
+        ? SSE_HEADERS
+        : this.#contentType === undefined
+          ? NDJSON_HEADERS
+          : { ...NDJSON_HEADERS, 'Content-Type': this.#contentType };
+    const headers = mergeHeaders(extraHeaders, ours);
     this.#res.writeHead(200, headers);
     // NDJSON has no first bytes of its own: without this the head would wait for the first message.
     this.#res.flushHeaders();

@@ -39,6 +39,8 @@ export interface SessionParts {
     heartbeatMs: number | null;
     maxDurationMs: number | null;
     stalledWriteTimeoutMs: number | null;
+    /** NDJSON's Content-Type (see ndjsonContentType). */
+    contentType: string;
   };
 }
 
@@ -83,6 +85,7 @@ export class StreamSession implements SourceSink {
       onDrain: () => this.#unblock(),
       onFlush: registry ? (bytes) => this.#reportSent(bytes) : undefined,
       onIdle: () => this.#positionEvent(),
+      contentType: parts.stream.contentType,
     });
   }
 

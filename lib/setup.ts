@@ -8,7 +8,7 @@ import {
   AllowedTopicsMisconfiguredError,
   BrokerUnavailableError,
   InvalidAssignmentError,
-  type KafkaSseError,
+  KafkaSseError,
   TooManyPartitionsError,
   TopicNotAvailableError,
 } from './errors.ts';
@@ -39,6 +39,12 @@ export interface SetupContext {
   readonly sharedTail: SharedTail | null;
   /** Throws when the client left or the server aborted, so setup stops at its next step. */
   readonly checkpoint: () => void;
+  /**
+   * Releases of what a failed setup had opened. The answer goes out first
+   * (a disconnect can wait for a busy thread pool); the session waits for
+   * these before it settles.
+   */
+  readonly releasing: Promise<unknown>[];
 }
 
 /** What a request reads. */
@@ -116,7 +122,7 @@ export async function planStream(ctx: SetupContext, request: StreamRequest): Pro
         if (plan) return plan;
       }
     }
-    const consumer = ctx.createConsumer(opts.kafkaConfig, opts.kafkaEventHandlers);
+    const consumer = made(() => ctx.createConsumer(opts.kafkaConfig, opts.kafkaEventHandlers));
     release.push(() => consumer.disconnect());
     const marks = new Map<string, Watermarks>();
     const { positions, lost } = await resolveWithConsumer(ctx, consumer, request, marks);
@@ -132,8 +138,8 @@ export async function planStream(ctx: SetupContext, request: StreamRequest): Pro
     const starts = positions.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset }));
     return { positions, lost, source: new ConsumerSource(consumer, starts, ctx.log) };
   } catch (err) {
-    await Promise.allSettled(release.map((r) => r()));
-    throw await unavailable(ctx, err);
+    ctx.releasing.push(Promise.allSettled(release.map((r) => r())));
+    throw unavailable(ctx, err);
   }
 }
 
@@ -196,7 +202,9 @@ async function joinAt(
   hint: ReadonlyMap<string, number> | undefined,
 ): Promise<StreamPlan | undefined> {
   const opts = ctx.opts;
-  const tail = shared.acquire(key, request.topics, opts.kafkaConfig, ctx.baseLog, opts.connectTimeoutMs, hint);
+  const tail = made(() =>
+    shared.acquire(key, request.topics, opts.kafkaConfig, ctx.baseLog, opts.connectTimeoutMs, hint),
+  );
   const letGo = () => shared.release(tail, undefined);
   release.push(letGo);
   await tail.ready;
@@ -264,6 +272,24 @@ async function resolveWithConsumer(
   });
 }
 
+/**
+ * A consumer that cannot even be made (librdkafka refuses a setting) is the
+ * server's bug, not Kafka being away: answered 500 INTERNAL, details logged only.
+ */
+class ConsumerNotMade extends KafkaSseError {
+  constructor(cause: unknown) {
+    super('Internal error', 'INTERNAL', 500, { cause });
+  }
+}
+
+function made<T>(make: () => T): T {
+  try {
+    return make();
+  } catch (err) {
+    throw new ConsumerNotMade(err);
+  }
+}
+
 function checkPartitionCount(count: number, max: number): void {
   if (count > max) {
     throw new TooManyPartitionsError(`This request would read ${count} partitions; at most ${max} are allowed`);
@@ -293,7 +319,8 @@ const reportedLists = new Set<string>();
  * Maps a setup failure: the client's mistakes and configuration errors pass
  * through; anything else means Kafka could not be reached.
  */
-async function unavailable(ctx: SetupContext, err: unknown): Promise<unknown> {
+function unavailable(ctx: SetupContext, err: unknown): unknown {
+  if (err instanceof ConsumerNotMade) return err;
   const e = err as KafkaSseError;
   if (!(e instanceof Error) || !('statusCode' in e)) return toUnavailable(ctx, err);
   if (e.statusCode < 500 || e.code === 'CONFIGURATION' || e.code === 'ALLOWED_TOPICS_MISCONFIGURED') return err;

@@ -42,7 +42,7 @@ export function openStream(url: string, headers: Record<string, string> = {}): P
       const comments: string[] = [];
       const lines: unknown[] = [];
       const waiters = new Set<() => void>();
-      const isNdjson = String(res.headers['content-type'] ?? '').startsWith('application/x-ndjson');
+      const isNdjson = /^application\/(x-ndjson|json)/.test(String(res.headers['content-type'] ?? ''));
       const parser = createParser({
         onEvent(e: EventSourceMessage) {
           events.push({ event: e.event ?? 'message', id: e.id, data: e.data });

@@ -240,9 +240,15 @@ describe('kafkaSse: streaming', function () {
     await produce(topic, [{ value: json(0, { text: 'line1\nline2' }) }, { value: json(1) }]);
     bridge = await startBridge(() => ({ assignments: [{ topic, partition: 0, offset: 0 }], options: baseOptions() }));
     const client = await openStream(`${bridge.url}/`, { Accept: 'application/json' });
-    assert.equal(client.headers['content-type'], 'application/x-ndjson; charset=utf-8');
+    // KafkaSSE's Content-Type for Accept: application/json; application/x-ndjson gets its own (same body).
+    assert.equal(client.headers['content-type'], 'application/json; charset=utf-8');
     assert.equal(client.headers.vary, 'Accept');
     await client.until(() => client.lines.length === 2, 10000, 'two lines');
+    const nd = await openStream(`${bridge.url}/`, { Accept: 'application/x-ndjson' });
+    assert.equal(nd.headers['content-type'], 'application/x-ndjson; charset=utf-8');
+    await nd.until(() => nd.lines.length === 2, 10000, 'two lines');
+    assert.deepEqual(nd.lines, client.lines);
+    nd.close();
     assert.equal((client.lines[0] as { text: string }).text, 'line1\nline2');
     assert.equal(client.raw().split('\n').length, 3, `exactly one line per message: ${JSON.stringify(client.raw())}`);
     client.close();

@@ -115,7 +115,7 @@ describe('example server (examples/server-app.js)', function () {
     await produce(topic, [{ value: json(0) }, { value: json(1) }]);
     await start();
     const client = await stream(`/v2/stream/${topic}?since=0`, { Accept: 'application/json' });
-    assert.equal(client.headers['content-type'], 'application/x-ndjson; charset=utf-8');
+    assert.equal(client.headers['content-type'], 'application/json; charset=utf-8');
     await client.until(() => client.lines.length === 2, 10_000, 'two lines');
     assert.deepEqual(
       client.lines.map((l) => (l as { n: number }).n),

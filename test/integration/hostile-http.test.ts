@@ -19,7 +19,11 @@ import { knob, recordFigures } from '../helpers/soak.ts';
 const RUNS = knob('HOSTILE_HTTP_RUNS', 1200, 8000);
 /** Below Node's 16 KiB limit for the request head, so the library (not Node's parser) judges the input. */
 const MAX_FIELD = 12_000;
-const STREAM_TYPES = new Set(['text/event-stream; charset=utf-8', 'application/x-ndjson; charset=utf-8']);
+const STREAM_TYPES = new Set([
+  'text/event-stream; charset=utf-8',
+  'application/x-ndjson; charset=utf-8',
+  'application/json; charset=utf-8',
+]);
 
 /** C0 controls except tab, and DEL: what Node's header parser refuses. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
