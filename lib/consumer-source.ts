@@ -2,7 +2,7 @@
 // shared tail cannot serve, and every stream with `sharedTail: null`.
 import { type BridgeConsumer, type TopicPartitionOffset, type Watermarks, watchForStall } from './consumer.ts';
 import { KafkaConsumeError } from './errors.ts';
-import type { PositionTracker } from './positions.ts';
+import type { PositionTracker } from './position-tracker.ts';
 import type { SourceSink, StreamSource } from './source.ts';
 import type { KafkaMessage, Logger } from './types.ts';
 

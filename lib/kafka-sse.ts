@@ -4,14 +4,8 @@ import { BrokerUnavailableError, type KafkaSseError, toKafkaSseError } from './e
 import { type CompiledFilter, compileFilter, parseFilterQuery } from './filters.ts';
 import { type KafkaSseOptions, type NormalizedOptions, normalizeOptions } from './options.ts';
 import { StreamPipeline } from './pipeline.ts';
-import {
-  type Assignments,
-  PositionTracker,
-  parseAssignments,
-  parseAtTimestamp,
-  parseLastEventId,
-  type Requested,
-} from './positions.ts';
+import { PositionTracker } from './position-tracker.ts';
+import { type Assignments, parseAssignments, parseAtTimestamp, parseLastEventId, type Requested } from './positions.ts';
 import { lastEventIdOf, ndjsonContentType, requestIdOf, streamModeOf } from './request.ts';
 import { StreamWriter, writeJsonError } from './response.ts';
 import { StreamSession } from './session.ts';

@@ -10,7 +10,8 @@ import {
   watchForStall,
 } from './consumer.ts';
 import { KafkaConsumeError, TopicNotAvailableError } from './errors.ts';
-import { PositionTracker, type ResolvedPosition } from './positions.ts';
+import { PositionTracker } from './position-tracker.ts';
+import type { ResolvedPosition } from './positions.ts';
 import { type LogEntry, TailLog } from './tail-log.ts';
 import type { KafkaMessage, Logger } from './types.ts';
 

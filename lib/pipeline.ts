@@ -4,7 +4,7 @@
 import { defaultDeserializer } from './deserializer.ts';
 import { FilterError, type KafkaSseError } from './errors.ts';
 import type { CompiledFilter } from './filters.ts';
-import type { PositionTracker } from './positions.ts';
+import type { PositionTracker } from './position-tracker.ts';
 import { ndjsonLine, serializeForNdjson, serializeForSse, splicedJson, sseMessage } from './sse-format.ts';
 import type { DeserializedMessage, Deserializer, Filterer, KafkaMessage, Logger, StreamMode } from './types.ts';
 

@@ -4,7 +4,8 @@
 import type { Watermarks } from './consumer.ts';
 import type { KafkaSseError } from './errors.ts';
 import type { SharedMessage } from './pipeline.ts';
-import type { LostRange, PositionTracker } from './positions.ts';
+import type { PositionTracker } from './position-tracker.ts';
+import type { LostRange } from './positions.ts';
 import type { KafkaMessage } from './types.ts';
 
 /** What a source delivers to: the stream's session. */

@@ -4,7 +4,8 @@
 import type { Watermarks } from './consumer.ts';
 import { KafkaConsumeError, KafkaSseError } from './errors.ts';
 import type { LiveTail, TailReader } from './live-tail.ts';
-import type { PositionTracker, ResolvedPosition } from './positions.ts';
+import type { PositionTracker } from './position-tracker.ts';
+import type { ResolvedPosition } from './positions.ts';
 import type { SharedTail } from './shared-tail.ts';
 import type { SourceSink, StreamSource } from './source.ts';
 

@@ -9,10 +9,10 @@ import type { IncomingMessage } from 'node:http';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import fc from 'fast-check';
 import { ERROR_CODES, KafkaSseError } from '../../lib/errors.ts';
+import { PositionTracker } from '../../lib/position-tracker.ts';
 import {
   isValidTopicName,
   MAX_LAST_EVENT_ID_LENGTH,
-  PositionTracker,
   parseAssignments,
   parseAtTimestamp,
   parseLastEventId,

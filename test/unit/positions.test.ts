@@ -2,6 +2,7 @@
 // when it asks wrongly, where each partition starts, and the resume id it gets.
 import assert from 'node:assert/strict';
 import { KafkaSseError } from '../../lib/errors.ts';
+import { PositionTracker } from '../../lib/position-tracker.ts';
 import {
   clampOffset,
   type ExpandedPartition,
@@ -9,7 +10,6 @@ import {
   isValidTopicName,
   MAX_LAST_EVENT_ID_LENGTH,
   type PositionLookups,
-  PositionTracker,
   parseAssignments,
   parseAtTimestamp,
   parseLastEventId,
