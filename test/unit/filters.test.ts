@@ -549,3 +549,66 @@ describe('filters: client regular expressions', () => {
     }
   });
 });
+
+// Issue 14, row 2: no aggregate budget, and globs had no input-length bound.
+describe('filters: pattern work per message', () => {
+  const timed = (f: CompiledFilter, m: DeserializedMessage) => {
+    f.test(m);
+    let min = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      f.test(m);
+      min = Math.min(min, performance.now() - t0);
+    }
+    return min;
+  };
+  // The slowest glob found for V8's indexOf: a long part that matches almost everywhere.
+  const part = `${'a'.repeat(509)}b${'a'.repeat(509)}`;
+  const globs = Array.from({ length: 15 }, (_, i) => ({ glob: `*${part}${i}*` }));
+
+  it('globs never match values longer than maxGlobInputLength (15 globs of 1 KB on 64 KB and 1 MB: under 5 ms)', () => {
+    const f = compileFilter({ t: globs });
+    for (const n of [65_536, 1_048_576]) {
+      const ms = timed(f, msg({ t: 'a'.repeat(n) }));
+      assert.ok(ms < 5, `${ms.toFixed(2)} ms on ${n} characters`);
+    }
+    assert.equal(FILTER_LIMITS.maxGlobInputLength, 4096);
+    const at = `x${'y'.repeat(4094)}z`;
+    assert.equal(compileFilter({ t: { glob: 'x*z' } }).test(msg({ t: at })), true, 'at the bound');
+    assert.equal(compileFilter({ t: { glob: 'x*z' } }).test(msg({ t: `${at}z` })), false, 'past it');
+    assert.equal(
+      compileFilter({ t: { glob: 'x*z' } }, { maxGlobInputLength: 10_000 }).test(msg({ t: `${at}z` })),
+      true,
+    );
+  });
+
+  it('stops a message’s pattern tests once it used maxMatchWorkPerMessage: arrays of long values cost a bounded time', () => {
+    const regexes = Array.from({ length: 8 }, (_, i) => ({ regex: `(x+x+)+y${i}` }));
+    const values = Array.from({ length: 10_000 }, () => 'x'.repeat(1000));
+    const f = compileFilter({ tags: regexes });
+    const ms = timed(f, msg({ tags: values }));
+    assert.equal(f.test(msg({ tags: values })), false);
+    assert.ok(ms < 10, `${ms.toFixed(2)} ms for 8 regexes over 10,000 values of 1,000 characters`);
+    const g = compileFilter({ tags: globs.slice(0, 8) });
+    const gms = timed(g, msg({ tags: Array.from({ length: 1000 }, () => 'a'.repeat(4096)) }));
+    assert.ok(gms < 10, `${gms.toFixed(2)} ms for 8 globs over 1,000 values of 4,096 characters`);
+    // Past the budget a test does not match, so `not` passes; the next message has a fresh budget.
+    const none = compileFilter([{ field: 'tags', anyOf: regexes, not: true }]);
+    assert.equal(none.test(msg({ tags: values })), true);
+    const late = compileFilter({ tags: { regex: '^late$' } });
+    assert.equal(late.test(msg({ tags: [...values.slice(0, 100), 'late'] })), false, 'the budget ran out first');
+    assert.equal(late.test(msg({ tags: ['late'] })), true);
+    const roomy = compileFilter({ tags: { regex: '^late$' } }, { maxMatchWorkPerMessage: 1e9 });
+    assert.equal(roomy.test(msg({ tags: [...values.slice(0, 100), 'late'] })), true);
+    // The server's own RegExp objects are trusted: not budgeted.
+    const trusted = compileFilter({ tags: /^late$/ });
+    assert.equal(trusted.test(msg({ tags: [...values.slice(0, 100), 'late'] })), true);
+  });
+
+  it('checks and documents the new limits', () => {
+    for (const key of ['maxRegexSize', 'maxGlobInputLength', 'maxMatchWorkPerMessage', 'maxRegexesPerKey'] as const) {
+      assert.ok(Number.isSafeInteger(FILTER_LIMITS[key]) && FILTER_LIMITS[key] > 0, key);
+    }
+    rejects(() => compileFilter({ x: { regex: 'a{3}' } }, { maxRegexSize: 2 }), /size 3, at most 2/);
+  });
+});
