@@ -2,11 +2,14 @@
 // the query string or given as a spec, compiled once into a predicate that
 // runs on every message. Pure: no I/O, no clock.
 //
-// Everything a client sends is bounded before any work is done on it, and
-// every client regular expression is checked so that its worst case on any
-// message stays within a fixed budget (see regexProblem()).
-import safeRegex from 'safe-regex2';
+// Everything a client sends is bounded before any work is done on it; client
+// regular expressions run on RE2, whose time is linear in the value (see
+// client-regex.ts), and every message has a budget of pattern work per
+// filter (maxMatchWorkPerMessage), so neither long values nor arrays of them
+// can make one filter cost more than a fixed amount per message.
+import type RE2 from 're2';
 import { hasBrand, setBrand } from './brand.ts';
+import { compileClientRegex } from './client-regex.ts';
 import { InvalidFilterError } from './errors.ts';
 import type { DeserializedMessage } from './types.ts';
 
@@ -83,12 +86,29 @@ export interface FilterLimits {
   /** A client regular expression never matches a value longer than this (its cost grows with the value's length). */
   maxRegexInputLength: number;
   /**
-   * Largest estimated worst-case backtracking of a client regular expression on a
-   * value of `maxRegexInputLength` characters (see README). The default admits one
-   * unbounded repetition (`.*`, `\d+`) in an unanchored expression, or two in one
-   * anchored with `^`, with a few alternatives or optional parts besides.
+   * Largest size of a client regular expression once counted repetitions are
+   * expanded: each atom counts 1 (ASCII), 2 (`.`, `\S`, `[^…]`, non-ASCII
+   * characters) or 25 (`\p{…}`), times the copies of `{n}`/`{n,m}` around it.
+   * RE2's time per character grows with this size; at the default the worst
+   * expression found costs about as much per character as the simplest.
    */
-  maxRegexCost: number;
+  maxRegexSize: number;
+  /** A glob never matches a value longer than this (its cost grows with the value's length). */
+  maxGlobInputLength: number;
+  /**
+   * Pattern work one filter may do on one message, in characters: a regex test
+   * on a value counts its length × {@link REGEX_CHAR_WORK}, a glob test its
+   * length × the glob's longest literal part (its worst case). Arrays fan out,
+   * so this is what bounds a message with many long values. Once a message has
+   * used it, its remaining regex and glob tests do not match.
+   */
+  maxMatchWorkPerMessage: number;
+  /**
+   * Most client regular expressions one client key may have across its open
+   * streams. Enforced by a {@link StreamLimiter} through `admitRegexes()`: the
+   * filter alone cannot see the client's other streams.
+   */
+  maxRegexesPerKey: number;
 }
 
 /** Default {@link FilterLimits}. */
@@ -103,12 +123,22 @@ export const FILTER_LIMITS: Readonly<FilterLimits> = Object.freeze({
   maxRegexLength: 256,
   maxRegexes: 8,
   maxRegexInputLength: 1024,
-  maxRegexCost: 4 * 1024 * 1024,
+  maxRegexSize: 200,
+  maxGlobInputLength: 4096,
+  maxMatchWorkPerMessage: 1024 * 1024,
+  maxRegexesPerKey: 32,
 });
+
+/**
+ * How many character comparisons one character of a regex test counts as in
+ * `maxMatchWorkPerMessage`: RE2 costs 4–20 ns a character here (the program
+ * walk and the UTF-8 copy of the value), a glob's search about 0.2–1 ns a
+ * comparison.
+ */
+export const REGEX_CHAR_WORK = 16;
 
 /** JSON's number grammar: what counts as a number in a query value or a numeric string. */
 const NUMERIC = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
-const REGEX_FLAGS = /^[imsu]*$/;
 const META_FIELDS = new Set(['$key', '$topic', '$partition', '$offset', '$timestamp']);
 const HEADER_PREFIX = '$header.';
 
@@ -261,159 +291,12 @@ function parseRange(field: string, raw: string): FilterMatcher {
   return range;
 }
 
-// ---------------------------------------------------------------- regular expressions
-
-/**
- * Why a client regular expression is refused, or undefined when it is
- * accepted. Beyond safe-regex2 (which rejects nested repetition such as
- * `(a+)+`), this bounds the polynomial blow-up safe-regex2 does not see:
- * backtracking on a value of length L costs at most about
- * C × L^(U + 1) steps, where U counts unbounded repetitions and C multiplies
- * the branches of alternations and the spans of bounded repetitions (the
- * `+ 1` drops when the expression is anchored with a leading `^`). With the
- * default limits the worst accepted expression on the worst 1024-character
- * value measured about 6 ms on one server core (bench/filters-bench.mjs);
- * typical expressions on typical values take well under a microsecond.
- */
-function regexProblem(source: string, flags: string, lim: FilterLimits): string | undefined {
-  if (source === '') return 'is empty';
-  if (source.length > lim.maxRegexLength) return `is longer than ${lim.maxRegexLength} characters`;
-  if (!REGEX_FLAGS.test(flags) || new Set(flags).size !== flags.length) {
-    return `has flags ${show(flags)}; only i, m, s and u are allowed`;
-  }
-  try {
-    new RegExp(source, flags);
-  } catch {
-    return 'is not a valid regular expression';
-  }
-  const structure = analyzeRegex(source);
-  if (typeof structure === 'string') return structure;
-  const anchored = structure.anchored && !flags.includes('m');
-  const exponent = structure.unbounded + (anchored ? 0 : 1);
-  const cost = structure.choices * lim.maxRegexInputLength ** exponent;
-  if (cost > lim.maxRegexCost) {
-    return (
-      'could take too long on some values (too many unbounded repetitions such as .* or \\d+, ' +
-      'or too many alternatives); simplify it, anchor it with ^, or use a glob'
-    );
-  }
-  if (!safeRegex(source)) {
-    return 'was refused by the safe-regex check (nested repetition, or syntax it cannot analyse such as lookbehind)';
-  }
-  return undefined;
-}
-
-interface RegexStructure {
-  unbounded: number;
-  choices: number;
-  anchored: boolean;
-}
-
-interface GroupFrame {
-  branches: number;
-  /** An alternation or a repetition somewhere inside. */
-  risky: boolean;
-}
-
-/**
- * A single pass over a syntactically valid pattern: counts repetitions and
- * alternatives, and refuses what backtracks exponentially even without
- * nesting (a repeated group containing alternatives, `(a|aa)+`) and
- * backreferences (which no bound on repetitions can tame).
- */
-function analyzeRegex(src: string): RegexStructure | string {
-  const n = src.length;
-  const stack: GroupFrame[] = [{ branches: 1, risky: false }];
-  let unbounded = 0;
-  let choices = 1;
-  /** What a quantifier right here would repeat: nothing, an atom, or a group with its frame. */
-  let last: 'none' | 'atom' | GroupFrame = 'none';
-  let i = 0;
-  while (i < n) {
-    const c = src[i] as string;
-    const top = stack[stack.length - 1] as GroupFrame;
-    if (c === '\\') {
-      const d = src[i + 1] ?? '';
-      if (/[1-9]/.test(d) || (d === 'k' && src[i + 2] === '<')) return 'uses a backreference, which is not allowed';
-      if ((d === 'p' || d === 'P' || d === 'u') && src[i + 2] === '{') {
-        const close = src.indexOf('}', i + 3);
-        i = close < 0 ? n : close + 1;
-      } else {
-        i += 2;
-      }
-      last = 'atom';
-      continue;
-    }
-    if (c === '[') {
-      let j = i + 1;
-      while (j < n && src[j] !== ']') j += src[j] === '\\' ? 2 : 1;
-      i = j + 1;
-      last = 'atom';
-      continue;
-    }
-    if (c === '(') {
-      stack.push({ branches: 1, risky: false });
-      if (src[i + 1] === '?') {
-        // (?:  (?=  (?!  (?<=  (?<!  (?<name>
-        if (src[i + 2] === '<' && src[i + 3] !== '=' && src[i + 3] !== '!') i = src.indexOf('>', i) + 1;
-        else i += src[i + 2] === '<' ? 4 : 3;
-      } else {
-        i++;
-      }
-      last = 'none';
-      continue;
-    }
-    if (c === ')') {
-      const frame = stack.pop() as GroupFrame;
-      choices *= frame.branches;
-      const parent = stack[stack.length - 1] as GroupFrame;
-      if (frame.risky || frame.branches > 1) parent.risky = true;
-      last = frame;
-      i++;
-      continue;
-    }
-    if (c === '|') {
-      top.branches++;
-      last = 'none';
-      i++;
-      continue;
-    }
-    let min = -1;
-    let max = -1;
-    let end = i + 1;
-    if (c === '*') [min, max] = [0, Number.POSITIVE_INFINITY];
-    else if (c === '+') [min, max] = [1, Number.POSITIVE_INFINITY];
-    else if (c === '?') [min, max] = [0, 1];
-    else if (c === '{') {
-      const m = /^\{(\d+)(,(\d*))?\}/.exec(src.slice(i, i + 24));
-      if (m) {
-        min = Number(m[1]);
-        max = m[2] === undefined ? min : m[3] === '' ? Number.POSITIVE_INFINITY : Number(m[3]);
-        end = i + m[0].length;
-      }
-    }
-    if (min < 0) {
-      // Anything else is a literal character or an assertion (^, $, .).
-      last = c === '^' || c === '$' ? 'none' : 'atom';
-      i++;
-      continue;
-    }
-    if (src[end] === '?') end++; // lazy: same worst case
-    if (typeof last === 'object' && (last.risky || last.branches > 1)) {
-      return 'repeats a group that contains alternatives or repetitions (exponential backtracking); use a character class';
-    }
-    if (max === Number.POSITIVE_INFINITY) unbounded++;
-    else choices *= max - min + 1;
-    top.risky = true;
-    last = 'none';
-    i = end;
-  }
-  const root = stack[0] as GroupFrame;
-  choices *= root.branches;
-  return { unbounded, choices, anchored: src[0] === '^' && root.branches === 1 };
-}
-
 // ---------------------------------------------------------------- compilation
+
+/** The pattern work a filter has left for the message it is testing (see maxMatchWorkPerMessage). */
+interface MatchBudget {
+  left: number;
+}
 
 /** Matches one value (a scalar; arrays are handled by the caller). */
 class ValueMatcher {
@@ -424,13 +307,21 @@ class ValueMatcher {
   #null = false;
   readonly #globs: string[][] = [];
   readonly #globMinLength: number[] = [];
-  readonly #regexes: RegExp[] = [];
+  /** Per glob: its longest part, what one test can cost per character of the value. */
+  readonly #globWork: number[] = [];
+  /** Client expressions (RE2, budgeted) and the server's own RegExps (trusted, not budgeted). */
+  readonly #regexes: (RE2 | RegExp)[] = [];
+  readonly #budgeted: boolean[] = [];
   readonly #ranges: FilterRange[] = [];
   #hasTextMatchers = false;
   readonly #maxRegexInput: number;
+  readonly #maxGlobInput: number;
+  readonly #budget: MatchBudget;
 
-  constructor(maxRegexInput: number) {
-    this.#maxRegexInput = maxRegexInput;
+  constructor(lim: FilterLimits, budget: MatchBudget) {
+    this.#maxRegexInput = lim.maxRegexInputLength;
+    this.#maxGlobInput = lim.maxGlobInputLength;
+    this.#budget = budget;
   }
 
   addText(text: string): void {
@@ -448,11 +339,13 @@ class ValueMatcher {
   addGlob(parts: string[]): void {
     this.#globs.push(parts);
     this.#globMinLength.push(parts.reduce((sum, p) => sum + p.length, 0));
+    this.#globWork.push(Math.max(1, ...parts.map((p) => p.length)));
     this.#hasTextMatchers = true;
   }
 
-  addRegex(re: RegExp): void {
+  addRegex(re: RE2 | RegExp, budgeted: boolean): void {
     this.#regexes.push(re);
+    this.#budgeted.push(budgeted);
     this.#hasTextMatchers = true;
   }
 
@@ -495,12 +388,26 @@ class ValueMatcher {
   }
 
   #matchText(s: string): boolean {
+    const budget = this.#budget;
+    const n = s.length;
     const globs = this.#globs;
-    for (let g = 0; g < globs.length; g++) {
-      if (s.length >= (this.#globMinLength[g] as number) && globMatch(s, globs[g] as string[])) return true;
+    if (globs.length > 0 && n <= this.#maxGlobInput) {
+      for (let g = 0; g < globs.length; g++) {
+        if (n < (this.#globMinLength[g] as number)) continue;
+        budget.left -= n * (this.#globWork[g] as number);
+        if (budget.left < 0) return false;
+        if (globMatch(s, globs[g] as string[])) return true;
+      }
     }
-    if (this.#regexes.length > 0 && s.length <= this.#maxRegexInput) {
-      for (const re of this.#regexes) if (re.test(s)) return true;
+    const regexes = this.#regexes;
+    if (regexes.length > 0 && n <= this.#maxRegexInput) {
+      for (let r = 0; r < regexes.length; r++) {
+        if (this.#budgeted[r]) {
+          budget.left -= n * REGEX_CHAR_WORK;
+          if (budget.left < 0) return false;
+        }
+        if ((regexes[r] as RE2 | RegExp).test(s)) return true;
+      }
     }
     return false;
   }
@@ -704,17 +611,34 @@ function compileField(source: Source, m: ValueMatcher, not: boolean): FieldTest 
 export class CompiledFilter {
   /** The field conditions this filter was compiled from (normalized). */
   readonly fields: readonly FieldFilter[];
+  /** How many `{regex}` matchers (client-supplied sources, run on RE2) it holds: what `admitRegexes()` counts. */
+  readonly regexCount: number;
+  /** The `maxRegexesPerKey` it was compiled with. */
+  readonly maxRegexesPerKey: number;
   readonly #compiled: FieldTest[];
+  readonly #budget: MatchBudget;
+  readonly #work: number;
 
   /** @internal use {@link compileFilter} */
-  constructor(fields: readonly FieldFilter[], compiled: FieldTest[]) {
+  constructor(
+    fields: readonly FieldFilter[],
+    compiled: FieldTest[],
+    budget: MatchBudget,
+    lim: FilterLimits,
+    regexCount: number,
+  ) {
     this.fields = Object.freeze([...fields]);
     this.#compiled = compiled;
+    this.#budget = budget;
+    this.#work = lim.maxMatchWorkPerMessage;
+    this.regexCount = regexCount;
+    this.maxRegexesPerKey = lim.maxRegexesPerKey;
   }
 
   /** Whether the (deserialized) message passes every field condition. An empty filter keeps everything. */
   readonly test = (message: DeserializedMessage): boolean => {
     const fields = this.#compiled;
+    this.#budget.left = this.#work;
     for (let i = 0; i < fields.length; i++) if (!(fields[i] as FieldTest)(message)) return false;
     return true;
   };
@@ -759,6 +683,7 @@ export function compileFilter(spec: FilterSpec | CompiledFilter, limits: Partial
   if (fields.length > lim.maxFields) throw new InvalidFilterError(`at most ${lim.maxFields} filter fields are allowed`);
   let totalValues = 0;
   let regexes = 0;
+  const budget: MatchBudget = { left: lim.maxMatchWorkPerMessage };
   const compiled: FieldTest[] = [];
   const normalized: FieldFilter[] = [];
   for (const f of fields) {
@@ -773,7 +698,7 @@ export function compileFilter(spec: FilterSpec | CompiledFilter, limits: Partial
     if (totalValues > lim.maxTotalValues) {
       throw new InvalidFilterError(`filters list more than ${lim.maxTotalValues} values in total`);
     }
-    const matcher = new ValueMatcher(lim.maxRegexInputLength);
+    const matcher = new ValueMatcher(lim, budget);
     for (const v of f.anyOf) {
       if (v === null) matcher.addNull();
       else if (typeof v === 'string') {
@@ -785,7 +710,7 @@ export function compileFilter(spec: FilterSpec | CompiledFilter, limits: Partial
       } else if (typeof v === 'boolean') matcher.addText(String(v));
       else if (v instanceof RegExp) {
         // The server's own expression: trusted, but `g`/`y` would make test() stateful.
-        matcher.addRegex(/[gy]/.test(v.flags) ? new RegExp(v.source, v.flags.replace(/[gy]/g, '')) : v);
+        matcher.addRegex(/[gy]/.test(v.flags) ? new RegExp(v.source, v.flags.replace(/[gy]/g, '')) : v, false);
       } else if (isPlainObject(v) && typeof v.glob === 'string' && Object.keys(v).length === 1) {
         if (v.glob.length > lim.maxValueLength) fail(field, `a glob is longer than ${lim.maxValueLength} characters`);
         const parts = globParts(field, v.glob);
@@ -799,9 +724,9 @@ export function compileFilter(spec: FilterSpec | CompiledFilter, limits: Partial
         if (++regexes > lim.maxRegexes) {
           throw new InvalidFilterError(`at most ${lim.maxRegexes} regular expressions are allowed in a filter`);
         }
-        const problem = regexProblem(v.regex, flags, lim);
-        if (problem !== undefined) fail(field, `the regular expression /${v.regex.slice(0, 60)}/${flags} ${problem}`);
-        matcher.addRegex(new RegExp(v.regex, flags));
+        const re = compileClientRegex(v.regex, flags, lim);
+        if (typeof re === 'string') fail(field, `the regular expression /${v.regex.slice(0, 60)}/${flags} ${re}`);
+        matcher.addRegex(re, true);
       } else if (isPlainObject(v) && Object.keys(v).length > 0 && Object.keys(v).every((k) => RANGE_KEYS.has(k))) {
         const range = v as FilterRange;
         for (const bound of Object.values(range)) {
@@ -819,5 +744,5 @@ export function compileFilter(spec: FilterSpec | CompiledFilter, limits: Partial
     compiled.push(compileField(source, matcher, not));
     normalized.push(not ? { field, anyOf: [...f.anyOf], not } : { field, anyOf: [...f.anyOf] });
   }
-  return new CompiledFilter(normalized, compiled);
+  return new CompiledFilter(normalized, compiled, budget, lim, regexes);
 }

@@ -1,9 +1,12 @@
 // Admission control in front of kafkaSse(): concurrent streams in total and
-// per client, and a request rate per client (token bucket). Each stream owns a
-// Kafka consumer (threads, sockets, buffers), so these are what keep one
-// client, or a reconnect storm, from exhausting a server.
+// per client, a request rate per client (token bucket), and the client regular
+// expressions a client's open streams hold together. Each stream owns a
+// Kafka consumer (threads, sockets, buffers) and each regex costs CPU on
+// every message, so these are what keep one client, or a reconnect storm,
+// from exhausting a server.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigurationError, RateLimitedError, TooManyStreamsError } from './errors.ts';
+import { FILTER_LIMITS } from './filters.ts';
 import { writeJsonError } from './response.ts';
 
 /** Options of a {@link StreamLimiter}. Every limit is off (`null`) unless set. */
@@ -19,10 +22,25 @@ export interface StreamLimiterOptions {
   /**
    * The key requests are counted under: a client address, a token's subject, a
    * tenant. `undefined` counts as `'unknown'`. Default: the socket's remote
-   * address (IPv4-mapped IPv6 addresses unwrapped); behind a proxy, pass a
-   * function that reads the address your proxy vouches for.
+   * address through {@link remoteAddressKey} (IPv4 as is, IPv4-mapped IPv6
+   * unwrapped, other IPv6 addresses by their `ipv6PrefixLength` prefix);
+   * behind a proxy, pass a function that reads the address your proxy vouches
+   * for (and hand it to `remoteAddressKey` for the same grouping).
    */
   key?: (req: IncomingMessage) => string | undefined;
+  /**
+   * With the default `key`: how many leading bits of an IPv6 address make a
+   * client. One subscriber usually holds a whole /64 (and often a /56 or /48),
+   * so keying on full addresses would give it unlimited budgets. Default: `64`.
+   */
+  ipv6PrefixLength?: number;
+  /**
+   * Most client regular expressions (`{regex}` matchers) the open streams of
+   * one key may hold together; see {@link StreamLimiter.admitRegexes}.
+   * `null`: no limit. Default: `FILTER_LIMITS.maxRegexesPerKey` (32), or the
+   * filter's own `maxRegexesPerKey` when it was compiled with another.
+   */
+  maxRegexesPerKey?: number | null;
   /**
    * Most keys whose request rate is remembered. Keys idle long enough to have a
    * full bucket again are forgotten first; past this many, the least recently
@@ -58,11 +76,62 @@ function positiveOrNull(options: Record<string, unknown>, name: string, integer:
   return v;
 }
 
-/** The default key: the peer address, with `::ffff:1.2.3.4` written as `1.2.3.4`. */
-export function remoteAddressKey(req: IncomingMessage): string {
-  const address = req.socket?.remoteAddress;
-  if (address === undefined) return 'unknown';
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+/**
+ * The default key: the peer's address (or the address given), IPv4 as is
+ * (`::ffff:1.2.3.4` and its hex form `::ffff:102:304` written `1.2.3.4`), IPv6
+ * as its first `ipv6PrefixLength` bits (`2001:db8:1:2::/64`), so that every
+ * address of one subscriber's network counts as one client. Text that is not
+ * an IP address is returned as it is.
+ */
+export function remoteAddressKey(req: IncomingMessage | string, ipv6PrefixLength = 64): string {
+  const address = typeof req === 'string' ? req : req.socket?.remoteAddress;
+  if (address === undefined || address === '') return 'unknown';
+  if (!address.includes(':')) return address;
+  const groups = ipv6Groups(address);
+  if (groups === undefined) return address;
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    const [hi, lo] = [groups[6] as number, groups[7] as number];
+    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  }
+  const bits = Math.max(0, Math.min(128, Math.floor(ipv6PrefixLength)));
+  const masked = groups.map((g, i) => {
+    const keep = Math.max(0, Math.min(16, bits - i * 16));
+    return keep === 0 ? 0 : g & (0xffff << (16 - keep)) & 0xffff;
+  });
+  return `${masked.map((g) => g.toString(16)).join(':')}/${bits}`;
+}
+
+/** The eight 16-bit groups of an IPv6 address (a zone such as `%eth0` dropped), or undefined when it is not one. */
+function ipv6Groups(address: string): number[] | undefined {
+  let text = address;
+  const zone = text.indexOf('%');
+  if (zone >= 0) text = text.slice(0, zone);
+  const tail: number[] = [];
+  const dotted = /^(.*:)(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (dotted) {
+    const bytes = dotted.slice(2).map(Number);
+    if (bytes.some((b) => b > 255)) return undefined;
+    tail.push(((bytes[0] as number) << 8) | (bytes[1] as number), ((bytes[2] as number) << 8) | (bytes[3] as number));
+    const prefix = dotted[1] as string;
+    text = prefix.endsWith('::') ? prefix : prefix.slice(0, -1);
+  }
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const parse = (part: string): number[] | undefined => {
+    if (part === '') return [];
+    const out: number[] = [];
+    for (const g of part.split(':')) {
+      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
+      out.push(Number.parseInt(g, 16));
+    }
+    return out;
+  };
+  const head = parse(halves[0] as string);
+  const rest = halves.length === 2 ? parse(halves[1] as string) : [];
+  if (head === undefined || rest === undefined) return undefined;
+  const given = head.length + rest.length + tail.length;
+  if (halves.length === 1 ? given !== 8 : given > 7) return undefined;
+  return [...head, ...new Array(8 - given).fill(0), ...rest, ...tail];
 }
 
 /**
@@ -97,6 +166,9 @@ export class StreamLimiter {
   /** In order of last use (each use re-inserts), so the idle ones are at the front. */
   readonly #buckets = new Map<string, Bucket>();
   #total = 0;
+  readonly #maxRegexesPerKey: number | null | undefined;
+  /** Client regular expressions held by each key's open streams. */
+  readonly #regexes = new Map<string, number>();
 
   constructor(options: StreamLimiterOptions = {}) {
     const o = options as Record<string, unknown>;
@@ -112,7 +184,15 @@ export class StreamLimiter {
     if (options.now !== undefined && typeof options.now !== 'function') {
       throw new ConfigurationError('StreamLimiter option now must be a function returning milliseconds');
     }
-    this.#keyOf = options.key ?? remoteAddressKey;
+    const prefix = options.ipv6PrefixLength ?? 64;
+    if (!Number.isInteger(prefix) || prefix < 0 || prefix > 128) {
+      throw new ConfigurationError(
+        `StreamLimiter option ipv6PrefixLength must be an integer from 0 to 128, got ${String(prefix)}`,
+      );
+    }
+    this.#maxRegexesPerKey =
+      options.maxRegexesPerKey === undefined ? undefined : positiveOrNull(o, 'maxRegexesPerKey', true);
+    this.#keyOf = options.key ?? ((req) => remoteAddressKey(req, prefix));
     this.#headers = options.headers ?? {};
     this.#now = options.now ?? Date.now;
     this.#refillMs = this.#rate === null ? 0 : (this.#burst / this.#rate) * 1000;
@@ -126,6 +206,11 @@ export class StreamLimiter {
   /** Streams currently admitted for one key. */
   openFor(key: string): number {
     return this.#open.get(key) ?? 0;
+  }
+
+  /** Client regular expressions the open streams of one key hold (see {@link admitRegexes}). */
+  regexesFor(key: string): number {
+    return this.#regexes.get(key) ?? 0;
   }
 
   /** Keys whose request rate is currently remembered (bounded by `maxTrackedKeys`). */
@@ -188,6 +273,68 @@ export class StreamLimiter {
       else this.#open.set(key, n);
     };
     return { ok: true, key, release };
+  }
+
+  /**
+   * Counts a stream's client regular expressions against its key's budget
+   * (`maxRegexesPerKey`): every regex runs on every message of every stream
+   * that holds it, so ten streams of eight regexes from one client cost ten
+   * times one stream. Pass the request (or its key) and the compiled filters
+   * of the stream (or their `regexCount` sum); call `release()` when the
+   * stream ends. A filter with no `{regex}` matcher is always admitted.
+   * Refused: `TOO_MANY_STREAMS` (429), which the client may retry once it
+   * closed other streams.
+   */
+  admitRegexes(
+    req: IncomingMessage | string,
+    filters:
+      | number
+      | { regexCount: number; maxRegexesPerKey: number }
+      | null
+      | undefined
+      | readonly ({ regexCount: number; maxRegexesPerKey: number } | null | undefined)[],
+  ): Admission {
+    const key = typeof req === 'string' ? req : this.keyOf(req);
+    const list = Array.isArray(filters) ? filters : [filters];
+    let count = 0;
+    let fromFilters: number | undefined;
+    for (const f of list) {
+      if (typeof f === 'number') count += f;
+      else if (f) {
+        count += f.regexCount;
+        fromFilters = Math.min(fromFilters ?? f.maxRegexesPerKey, f.maxRegexesPerKey);
+      }
+    }
+    const limit =
+      this.#maxRegexesPerKey === undefined ? (fromFilters ?? FILTER_LIMITS.maxRegexesPerKey) : this.#maxRegexesPerKey;
+    if (!Number.isSafeInteger(count) || count < 0) {
+      throw new ConfigurationError('StreamLimiter.admitRegexes needs compiled filters or a count of regexes');
+    }
+    if (count === 0) return { ok: true, key, release: () => {} };
+    const held = this.#regexes.get(key) ?? 0;
+    if (limit !== null && held + count > limit) {
+      return {
+        ok: false,
+        key,
+        error: new TooManyStreamsError(
+          `This client's open streams already hold ${held} regular expressions; this one adds ${count}, at most ${limit} in all`,
+          { retryAfterSeconds: this.#retryAfterSeconds },
+        ),
+      };
+    }
+    this.#regexes.set(key, held + count);
+    let released = false;
+    return {
+      ok: true,
+      key,
+      release: () => {
+        if (released) return;
+        released = true;
+        const n = (this.#regexes.get(key) ?? count) - count;
+        if (n <= 0) this.#regexes.delete(key);
+        else this.#regexes.set(key, n);
+      },
+    };
   }
 
   /**

@@ -2,7 +2,7 @@
 // One instance per stream; the only place that calls res.write().
 import type { ServerResponse } from 'node:http';
 import type { PublicError } from './errors.ts';
-import { ndjsonLine, sseComment, sseEvent, sseMessage, sseRetry } from './sse-format.ts';
+import { ndjsonControl, ndjsonLine, sseComment, sseEvent, sseMessage, sseRetry } from './sse-format.ts';
 import type { StreamMode } from './types.ts';
 
 export type { StreamMode } from './types.ts';
@@ -168,17 +168,16 @@ export class StreamWriter {
   }
 
   /**
-   * Queues a named control event. In NDJSON it becomes a line `{"_<name>": data}`,
-   * which no message line has (messages are the serialized values themselves).
+   * Queues a named control event. In NDJSON it becomes the reserved envelope
+   * `{"$kafkaSse":"<name>","data":…}`, which no message line can imitate (see ndjsonControl).
    */
   control(name: string, data: unknown): void {
-    const json = JSON.stringify(data);
-    this.#pending += this.mode === 'sse' ? sseEvent(name, json) : ndjsonLine(`{${JSON.stringify(`_${name}`)}:${json}}`);
+    this.#pending += this.mode === 'sse' ? sseEvent(name, JSON.stringify(data)) : ndjsonControl(name, data);
     this.eventsWritten++;
     this.#afterQueue();
   }
 
-  /** Queues an error event: `event: error` in SSE, `{"_error": {...}}` in NDJSON. */
+  /** Queues an error event: `event: error` in SSE, the reserved control envelope in NDJSON (see ndjsonControl). */
   error(error: PublicError): void {
     this.control('error', error);
   }

@@ -54,6 +54,39 @@ export function ndjsonLine(json: string): string {
 }
 
 /**
+ * The reserved key of NDJSON control lines. A `$` and camel case: JSON.stringify
+ * writes it as it is, and Kafka payloads rarely carry it (KafkaSSE-style
+ * payloads use `_` keys such as `_kafka`).
+ */
+export const NDJSON_CONTROL_KEY = '$kafkaSse';
+
+/** How every control line, and only a control line or an escaped message (see below), begins. */
+const CONTROL_PREFIX = `{${JSON.stringify(NDJSON_CONTROL_KEY)}:`;
+
+/** The control key as JSON.stringify writes it in an object. */
+const CONTROL_KEY_TEXT = `${JSON.stringify(NDJSON_CONTROL_KEY)}:`;
+
+/**
+ * One NDJSON control line (with its LF): `{"$kafkaSse":"<name>","data":<data>}`,
+ * e.g. `{"$kafkaSse":"error","data":{"name":…,"code":…}}`.
+ *
+ * The envelope no message can imitate: a message line is never an object
+ * with an own `$kafkaSse` key, so a reader tells the two apart by that key
+ * alone (after JSON.parse: `Object.hasOwn(line, '$kafkaSse')`; on the bytes:
+ * the line starts with `{"$kafkaSse":`). {@link serializeForNdjson} and
+ * {@link splicedJson} keep it so whatever the deserializer returns: a value
+ * whose JSON would carry the key at its top level (checked on the text
+ * JSON.stringify made, so `toJSON` cannot hide it) is sent escaped, as the
+ * control `{"$kafkaSse":"message","data":<the message>}`, which a reader
+ * unwraps. Strings and Buffers are JSON strings (`"…"`), never objects, so a
+ * deserializer returning the raw payload cannot make one. `name` is a control
+ * event's name (`lost`, `error`); `message` is reserved for the escape.
+ */
+export function ndjsonControl(name: string, data: unknown): string {
+  return `${CONTROL_PREFIX}${JSON.stringify(name)},"data":${JSON.stringify(data) ?? 'null'}}\n`;
+}
+
+/**
  * Where the default deserializer keeps a JSON object's original text, so it
  * can be sent as it came instead of re-serialized (JSON.stringify was ~15% of
  * a replay's CPU). A symbol key: JSON.stringify and Object.keys ignore it.
@@ -77,7 +110,9 @@ function isJsonSpace(c: number): boolean {
 export function splicedJson(message: unknown, mode: 'sse' | 'ndjson'): string | undefined {
   if (message === null || typeof message !== 'object') return undefined;
   const text = (message as { [RAW_JSON]?: unknown })[RAW_JSON];
-  if (typeof text !== 'string' || (mode === 'ndjson' && ANY_LINE_BREAK.test(text))) return undefined;
+  if (typeof text !== 'string') return undefined;
+  // NDJSON: a line must stay one line, and a payload with the control key is escaped by serializeForNdjson.
+  if (mode === 'ndjson' && (ANY_LINE_BREAK.test(text) || Object.hasOwn(message, NDJSON_CONTROL_KEY))) return undefined;
   const end = text.lastIndexOf('}');
   let i = end - 1;
   while (i > 0 && isJsonSpace(text.charCodeAt(i))) i--;
@@ -105,8 +140,17 @@ export function serializeForSse(message: unknown): string {
   return JSON.stringify(message) ?? 'null';
 }
 
-/** Serializes a message as exactly one JSON value on one line. */
+/**
+ * Serializes a message as exactly one JSON value on one line; an object whose
+ * JSON names the control key is wrapped so that it cannot pass for a control
+ * line (see {@link ndjsonControl}). The check is on the text: a search for
+ * `"$kafkaSse":`, run only on objects (it may also match deeper down or inside
+ * a string: those are wrapped too, which costs nothing but the envelope).
+ */
 export function serializeForNdjson(message: unknown): string {
   if (Buffer.isBuffer(message)) return JSON.stringify(message.toString('utf8'));
-  return JSON.stringify(message) ?? 'null';
+  const text = JSON.stringify(message) ?? 'null';
+  if (text.charCodeAt(0) === 123 && text.includes(CONTROL_KEY_TEXT))
+    return `${CONTROL_PREFIX}"message","data":${text}}`;
+  return text;
 }

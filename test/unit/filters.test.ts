@@ -414,34 +414,51 @@ describe('filters: compileFilter (the programmatic form)', () => {
 describe('filters: client regular expressions', () => {
   const check = (source: string, flags = '') => compileFilter([{ field: 'x', anyOf: [{ regex: source, flags }] }]);
 
-  const HOSTILE: [string, RegExp][] = [
-    ['(a+)+$', /repeats a group/],
-    ['^(a+)+$', /repeats a group/],
-    ['(a|a)*$', /repeats a group/],
-    ['(a|aa)+$', /repeats a group/],
-    ['(\\w+\\s?)+$', /repeats a group/],
-    ['(x+x+)+y', /repeats a group/],
-    ['(.*a){20}', /repeats a group/],
-    ['(a?){25}a{25}', /repeats a group/],
-    ['^(([a-z])+.)+[A-Z]([a-z])+$', /repeats a group/],
-    ['(?:a|b)*c', /repeats a group/],
-    ['\\d*\\d*x', /could take too long/],
-    ['.*a.*b.*c', /could take too long/],
-    ['\\d+-\\d+', /could take too long/],
-    ['^\\d*\\d*\\d*x', /could take too long/],
-    ['\\d?\\d?\\d?\\d?\\d?\\d?\\d*x', /could take too long/],
-    ['a{0,100000}', /could take too long/],
-    ['(?:1|11)(?:1|11)(?:1|11)(?:1|11)\\d*x', /could take too long/],
-    ['(a)\\1', /backreference/],
-    ['(?<n>a)\\k<n>', /backreference/],
-    ['(?<=a)b', /safe-regex/],
-    ['a'.repeat(257), /longer than 256/],
-    ['(', /not a valid regular expression/],
-    ['', /is empty/],
+  // Issue 14, row 1: each of these passed the old analyzer or means something
+  // else to V8 than it seems to; the strict reader refuses what it does not read
+  // completely, and RE2 cannot run backreferences or lookaround.
+  const REFUSED: [string, string, RegExp][] = [
+    ['^(a|aa){0000000000000000000001,}$', '', /repetition count 000000000000 with leading zeros/],
+    ['(a|aa){01,}$', '', /leading zeros/],
+    ['\\u{1,}', '', /\\u\{…\}, which needs the u flag \(without it, \\u\{1,\} means the letter u repeated\)/],
+    ['^(\\u{1,}){1,}$', '', /needs the u flag/],
+    ['\\p{1,}', '', /\\p, which needs the u flag/],
+    ['\\P{L}', '', /\\P, which needs the u flag/],
+    ['\\p{1,}', 'u', /not a valid regular expression/],
+    ['(a)\\1', '', /backreference \(\\1 to \\9\)/],
+    ['(?<n>a)\\k<n>', '', /named backreference/],
+    ['x(?=y)', '', /lookahead or lookbehind/],
+    ['x(?!y)', '', /lookahead or lookbehind/],
+    ['(?<=a)b', '', /lookahead or lookbehind/],
+    ['(?<!a)b', '', /lookahead or lookbehind/],
+    ['\\z', '', /the escape \\z, which is not supported/],
+    ['\\Qa.b\\E', '', /the escape \\Q/],
+    ['[[:alpha:]]', '', /\[ inside a class/],
+    ['x{,3}', '', /does not start a repetition/],
+    ['a{', '', /does not start a repetition/],
+    ['a{99999999999999999999}', '', /more than 1000 times/],
+    ['a{1001}', '', /more than 1000 times/],
+    ['a}', '', /unescaped \}/],
+    ['a]', '', /unescaped \]/],
+    ['[^]', '', /empty class/],
+    ['[\\d-z]', '', /range with a class escape/],
+    ['[\\b]', '', /\\b inside a character class/],
+    ['\\08', '', /octal escape/],
+    ['\\u12', '', /four hex digits/],
+    ['\\x4', '', /two hex digits/],
+    ['\\cA\\c1', '', /not a valid regular expression|\\c not followed by a letter/],
+    ['^*', '', /not a valid regular expression|repeats the assertion/],
+    ['\\b+', '', /not a valid regular expression|repeats the assertion/],
+    ['.{500}x', '', /too large for the matcher \(size 1001, at most 200/],
+    ['\\p{L}{20}x', 'u', /too large for the matcher/],
+    ['(?:(?:.{10}){10}){3}', '', /too large/],
+    ['a'.repeat(257), '', /longer than 256/],
+    ['(', '', /not a valid regular expression/],
+    ['', '', /is empty/],
   ];
-  for (const [source, reason] of HOSTILE) {
-    it(`refuses /${source.length > 40 ? `${source.slice(0, 40)}…` : source}/`, () =>
-      rejects(() => check(source), reason));
+  for (const [source, flags, reason] of REFUSED) {
+    it(`refuses /${source.length > 40 ? `${source.slice(0, 40)}…` : source}/${flags}`, () =>
+      rejects(() => check(source, flags), reason));
   }
 
   it('refuses stateful or unknown flags', () => {
@@ -449,58 +466,149 @@ describe('filters: client regular expressions', () => {
     rejects(() => check('a', 'y'), /only i, m, s and u/);
     rejects(() => check('a', 'ii'), /only i, m, s and u/);
     rejects(() => check('a', 'v'), /only i, m, s and u/);
-    rejects(() => compileFilter(parseFilterQuery('filter[x]=/(a%2B)%2B$/')), /repeats a group/);
+    rejects(() => compileFilter(parseFilterQuery('filter[x]=/(a)%5C1/')), /backreference/);
   });
 
-  it('counts ^ as an anchor only without the m flag and without top-level alternatives', () => {
-    assert.equal(check('^\\d+-\\d+$').size, 1);
-    rejects(() => check('^\\d+-\\d+$', 'm'), /could take too long/);
-    rejects(() => check('^\\d+-\\d+$|x'), /could take too long/);
-  });
-
-  const ACCEPTED = [
-    '^Talk:',
-    'bot$',
-    '^en\\..*\\.org$',
-    '^https?://[^/]+/wiki/.*$',
-    '(en|de|fr|es|it|ja|ru|pt|zh|pl)\\.wikipedia',
-    'foo.*bar',
-    '^(?:User|User talk):',
-    '\\bedit\\b',
-    '[a-z]+',
-    '^\\d{4}-\\d{2}-\\d{2}',
-    '(?<lang>[a-z]{2})\\.wiki',
-    'x(?=y)',
-    '^\\d+-\\d+$',
-    '\\p{L}+',
+  const ACCEPTED: [string, string, string, string][] = [
+    // source, flags, a value it matches, a value it does not
+    ['^Talk:', '', 'Talk:Main', 'talk:Main'],
+    ['bot$', 'i', 'WikiBOT', 'bots'],
+    ['^en\\..*\\.org$', '', 'en.wikipedia.org', 'de.wikipedia.org'],
+    ['^https?://[^/]+/wiki/.*$', '', 'https://en.wikipedia.org/wiki/X', 'ftp://x/wiki/'],
+    ['(en|de|fr|es|it|ja|ru|pt|zh|pl)\\.wikipedia', '', 'pl.wikipedia.org', 'nl.wikipedia.org'],
+    ['^(?:User|User talk):', '', 'User talk:Y', 'Talk:Y'],
+    ['\\bedit\\b', '', 'an edit here', 'edits'],
+    ['^\\d{4}-\\d{2}-\\d{2}', '', '2024-05-01T00', '24-05-01'],
+    ['(?<lang>[a-z]{2})\\.wiki', '', 'en.wiki', 'e.wiki'],
+    ['^\\p{Lu}', 'u', 'Émile', 'émile'],
+    ['^\\u{1F600}$', 'u', '😀', '😁'],
+    ['^\\u00e9\\x41\\cJ$', '', 'éA\n', 'éA'],
+    ['^a.b$', 's', 'a\nb', 'a\n\nb'],
+    ['^b$', 'm', 'a\nb\nc', 'abc'],
+    ['[\\]\\-\\\\]', '', 'x]', 'x'],
+    ['^x{2,3}$', '', 'xxx', 'xxxx'],
+    ['.{100}', '', 'y'.repeat(100), 'y'.repeat(99)],
+    // Exponential or polynomial on a backtracking engine; linear on RE2 (timed below).
+    ['^(a|aa)+$', '', 'aaaa', 'aaab'],
+    ['(a+)+$', '', 'baa', ''],
+    ['(x+x+)+y', '', 'xxy', 'xxx'],
+    ['(.*a){20}', '', 'a'.repeat(20), 'a'.repeat(19)],
+    ['\\d*\\d*\\d*x', '', '111x', '111'],
   ];
-  for (const source of ACCEPTED) {
-    it(`accepts /${source}/`, () => {
-      assert.equal(check(source, source.includes('\\p') ? 'u' : '').size, 1);
+  for (const [source, flags, yes, no] of ACCEPTED) {
+    it(`accepts /${source.length > 40 ? `${source.slice(0, 40)}…` : source}/${flags} and matches as V8 does`, () => {
+      const f = check(source, flags);
+      assert.equal(f.regexCount, 1);
+      assert.equal(f.test(msg({ x: yes })), true, `matches ${JSON.stringify(yes)}`);
+      assert.equal(f.test(msg({ x: no })), false, `does not match ${JSON.stringify(no)}`);
+      const v8 = new RegExp(source, flags);
+      assert.equal(v8.test(yes), true);
+      assert.equal(v8.test(no), false);
     });
   }
 
-  it('keeps the worst case of accepted patterns on adversarial values within a few milliseconds', () => {
-    // Each accepted pattern with the value that makes it backtrack most, at the longest length a regex sees.
-    const L = FILTER_LIMITS.maxRegexInputLength;
-    const cases: [string, string][] = [
-      ['\\d*x', '1'.repeat(L)],
-      ['.*a', 'b'.repeat(L)],
-      ['^\\d*\\d*x', '1'.repeat(L)],
-      ['^\\d+-\\d+$', `${'1'.repeat(L - 1)}-`],
-      ['foo.*bar', 'foo'.repeat(L / 3)],
-      ['\\d?\\d?\\d*x', '1'.repeat(L)],
-      ['^\\d?\\d?\\d*\\d*x', '1'.repeat(L)],
-      ['[\\d]{0,3}\\d*x', '1'.repeat(L)],
+  it('runs accepted patterns in linear time: a 100 KB value under 50 ms, ×10 the length ≤ ×30 the time', () => {
+    // Issue 14, row 1: on V8, /^(a|aa){1,}$/ took 0.8 s on 35 characters; a
+    // polynomial one 95 s on 1,024. The bound on the value is lifted here so
+    // the engine itself is measured.
+    const lim = { maxRegexInputLength: 200_000, maxMatchWorkPerMessage: 1e9 };
+    const cases: [string, string, (n: number) => string][] = [
+      ['^(a|aa)+$', '', (n) => `${'a'.repeat(n - 1)}b`],
+      ['^(a|aa){1,}$', '', (n) => `${'a'.repeat(n - 1)}b`],
+      ['(a+)+$', '', (n) => `${'a'.repeat(n - 1)}!`],
+      ['(x+x+)+y', '', (n) => 'x'.repeat(n)],
+      ['(.*a){20}', '', (n) => 'a'.repeat(n / 2) + 'b'.repeat(n / 2)],
+      ['\\d*\\d*\\d*\\d*x', '', (n) => '1'.repeat(n)],
+      ['^(\\w+\\s?)+$', '', (n) => `${'ab '.repeat(n / 3)}!`],
+      ['.{99}x', '', (n) => 'é'.repeat(n)],
+      ['[^x]{99}x', '', (n) => '中'.repeat(n)],
+      ['\\p{L}{7}z', 'u', (n) => '中'.repeat(n)],
+      ['\\P{L}{7}z', 'iu', (n) => '😀'.repeat(n / 2)],
+      ['(?:a|b|c|d|e|f|g|h)*z', 'i', (n) => 'abcdefgh'.repeat(n / 8)],
     ];
-    for (const [source, value] of cases) {
-      const f = check(source);
-      const m = msg({ x: value });
+    const best = (f: CompiledFilter, m: DeserializedMessage) => {
       f.test(m);
-      const started = performance.now();
-      for (let i = 0; i < 5; i++) f.test(m);
-      const ms = (performance.now() - started) / 5;
-      assert.ok(ms < 25, `/${source}/ took ${ms.toFixed(2)} ms on a ${value.length}-character value`);
+      let min = Number.POSITIVE_INFINITY;
+      for (let i = 0; i < 5; i++) {
+        const t0 = performance.now();
+        f.test(m);
+        min = Math.min(min, performance.now() - t0);
+      }
+      return min;
+    };
+    for (const [source, flags, value] of cases) {
+      const f = compileFilter([{ field: 'x', anyOf: [{ regex: source, flags }] }], lim);
+      const small = best(f, msg({ x: value(10_000) }));
+      const large = best(f, msg({ x: value(100_000) }));
+      assert.ok(large < 50, `/${source}/${flags} took ${large.toFixed(2)} ms on 100,000 characters`);
+      // Linear: ten times the value, about ten times the time (0.05 ms of timer noise allowed).
+      assert.ok(
+        large <= 30 * Math.max(small, 0.05),
+        `/${source}/${flags}: ${small.toFixed(3)} ms on 10,000, ${large.toFixed(3)} ms on 100,000 characters`,
+      );
     }
+  });
+});
+
+// Issue 14, row 2: no aggregate budget, and globs had no input-length bound.
+describe('filters: pattern work per message', () => {
+  const timed = (f: CompiledFilter, m: DeserializedMessage) => {
+    f.test(m);
+    let min = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      f.test(m);
+      min = Math.min(min, performance.now() - t0);
+    }
+    return min;
+  };
+  // The slowest glob found for V8's indexOf: a long part that matches almost everywhere.
+  const part = `${'a'.repeat(509)}b${'a'.repeat(509)}`;
+  const globs = Array.from({ length: 15 }, (_, i) => ({ glob: `*${part}${i}*` }));
+
+  it('globs never match values longer than maxGlobInputLength (15 globs of 1 KB on 64 KB and 1 MB: under 5 ms)', () => {
+    const f = compileFilter({ t: globs });
+    for (const n of [65_536, 1_048_576]) {
+      const ms = timed(f, msg({ t: 'a'.repeat(n) }));
+      assert.ok(ms < 5, `${ms.toFixed(2)} ms on ${n} characters`);
+    }
+    assert.equal(FILTER_LIMITS.maxGlobInputLength, 4096);
+    const at = `x${'y'.repeat(4094)}z`;
+    assert.equal(compileFilter({ t: { glob: 'x*z' } }).test(msg({ t: at })), true, 'at the bound');
+    assert.equal(compileFilter({ t: { glob: 'x*z' } }).test(msg({ t: `${at}z` })), false, 'past it');
+    assert.equal(
+      compileFilter({ t: { glob: 'x*z' } }, { maxGlobInputLength: 10_000 }).test(msg({ t: `${at}z` })),
+      true,
+    );
+  });
+
+  it('stops a message’s pattern tests once it used maxMatchWorkPerMessage: arrays of long values cost a bounded time', () => {
+    const regexes = Array.from({ length: 8 }, (_, i) => ({ regex: `(x+x+)+y${i}` }));
+    const values = Array.from({ length: 10_000 }, () => 'x'.repeat(1000));
+    const f = compileFilter({ tags: regexes });
+    const ms = timed(f, msg({ tags: values }));
+    assert.equal(f.test(msg({ tags: values })), false);
+    assert.ok(ms < 10, `${ms.toFixed(2)} ms for 8 regexes over 10,000 values of 1,000 characters`);
+    const g = compileFilter({ tags: globs.slice(0, 8) });
+    const gms = timed(g, msg({ tags: Array.from({ length: 1000 }, () => 'a'.repeat(4096)) }));
+    assert.ok(gms < 10, `${gms.toFixed(2)} ms for 8 globs over 1,000 values of 4,096 characters`);
+    // Past the budget a test does not match, so `not` passes; the next message has a fresh budget.
+    const none = compileFilter([{ field: 'tags', anyOf: regexes, not: true }]);
+    assert.equal(none.test(msg({ tags: values })), true);
+    const late = compileFilter({ tags: { regex: '^late$' } });
+    assert.equal(late.test(msg({ tags: [...values.slice(0, 100), 'late'] })), false, 'the budget ran out first');
+    assert.equal(late.test(msg({ tags: ['late'] })), true);
+    const roomy = compileFilter({ tags: { regex: '^late$' } }, { maxMatchWorkPerMessage: 1e9 });
+    assert.equal(roomy.test(msg({ tags: [...values.slice(0, 100), 'late'] })), true);
+    // The server's own RegExp objects are trusted: not budgeted.
+    const trusted = compileFilter({ tags: /^late$/ });
+    assert.equal(trusted.test(msg({ tags: [...values.slice(0, 100), 'late'] })), true);
+  });
+
+  it('checks and documents the new limits', () => {
+    for (const key of ['maxRegexSize', 'maxGlobInputLength', 'maxMatchWorkPerMessage', 'maxRegexesPerKey'] as const) {
+      assert.ok(Number.isSafeInteger(FILTER_LIMITS[key]) && FILTER_LIMITS[key] > 0, key);
+    }
+    rejects(() => compileFilter({ x: { regex: 'a{3}' } }, { maxRegexSize: 2 }), /size 3, at most 2/);
   });
 });

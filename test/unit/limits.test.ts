@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigurationError } from '../../lib/errors.ts';
+import { compileFilter, FILTER_LIMITS } from '../../lib/filters.ts';
 import { remoteAddressKey, StreamLimiter } from '../../lib/limits.ts';
 
 function req(address = '10.0.0.1', headers: Record<string, string> = {}): IncomingMessage {
@@ -104,8 +105,75 @@ describe('limits: StreamLimiter', () => {
 
   it('unwraps IPv4-mapped IPv6 addresses in the default key', () => {
     assert.equal(remoteAddressKey(req('::ffff:192.0.2.1')), '192.0.2.1');
-    assert.equal(remoteAddressKey(req('2001:db8::1')), '2001:db8::1');
+    assert.equal(remoteAddressKey(req('::FFFF:c000:0201')), '192.0.2.1', 'the hex spelling too');
+    assert.equal(remoteAddressKey(req('192.0.2.1')), '192.0.2.1');
     assert.equal(remoteAddressKey({ socket: {} } as unknown as IncomingMessage), 'unknown');
+    assert.equal(remoteAddressKey('not an address:x'), 'not an address:x');
+  });
+
+  // Issue 14, row 9: keyed on full IPv6 addresses, one /64 had unlimited budgets.
+  it('keys IPv6 clients by their /64 (configurable), whatever the spelling', () => {
+    const k = '2001:db8:1:2:0:0:0:0/64';
+    for (const a of ['2001:db8:1:2::1', '2001:0db8:0001:0002:ffff:ffff:ffff:ffff', '2001:db8:1:2:a:b:c:d%eth0']) {
+      assert.equal(remoteAddressKey(a), k, a);
+    }
+    assert.notEqual(remoteAddressKey('2001:db8:1:3::1'), k);
+    assert.equal(remoteAddressKey('2001:db8:1:2ff::1', 56), '2001:db8:1:200:0:0:0:0/56');
+    assert.equal(remoteAddressKey('::1', 128), '0:0:0:0:0:0:0:1/128');
+    assert.equal(remoteAddressKey('64:ff9b::192.0.2.1', 96), '64:ff9b:0:0:0:0:0:0/96');
+
+    const limiter = new StreamLimiter({ maxStreamsPerKey: 2 });
+    assert.ok(limiter.acquire(req('2001:db8:1:2::1'), res()));
+    assert.ok(limiter.acquire(req('2001:db8:1:2::2'), res()));
+    const refused = res();
+    assert.equal(limiter.acquire(req('2001:db8:1:2:dead:beef:0:1'), refused), null, 'a third address of the same /64');
+    assert.equal(refused.status, 429);
+    assert.ok(limiter.acquire(req('2001:db8:1:3::1'), res()), 'another /64');
+    const wide = new StreamLimiter({ maxStreamsPerKey: 1, ipv6PrefixLength: 48 });
+    assert.ok(wide.acquire(req('2001:db8:1:2::1'), res()));
+    assert.equal(wide.acquire(req('2001:db8:1:ffff::1'), res()), null, 'the same /48');
+    assert.throws(
+      () => new StreamLimiter({ ipv6PrefixLength: 129 }),
+      /ipv6PrefixLength must be an integer from 0 to 128/,
+    );
+  });
+
+  // Issue 14, row 2: 10 streams × 8 regexes from one address cost 110–220 ms per long message.
+  it('bounds the client regexes one key holds across its open streams', () => {
+    const limiter = new StreamLimiter();
+    const eight = compileFilter({ x: Array.from({ length: 8 }, (_, i) => ({ regex: `^a${i}` })) });
+    assert.equal(eight.regexCount, 8);
+    const held = [];
+    for (let i = 0; i < 4; i++) {
+      const a = limiter.admitRegexes(req('10.0.0.1'), eight);
+      assert.ok(a.ok);
+      held.push(a.release);
+    }
+    assert.equal(limiter.regexesFor('10.0.0.1'), FILTER_LIMITS.maxRegexesPerKey);
+    const fifth = limiter.admitRegexes(req('10.0.0.1'), eight);
+    assert.equal(fifth.ok, false);
+    if (!fifth.ok) {
+      assert.equal(fifth.error.code, 'TOO_MANY_STREAMS');
+      assert.equal(fifth.error.statusCode, 429);
+      assert.match(fifth.error.message, /already hold 32 regular expressions; this one adds 8, at most 32/);
+    }
+    assert.ok(limiter.admitRegexes(req('10.0.0.2'), eight).ok, 'another client');
+    assert.ok(limiter.admitRegexes(req('10.0.0.1'), compileFilter({ x: 'plain' })).ok, 'no regex: always admitted');
+    assert.ok(limiter.admitRegexes(req('10.0.0.1'), [null, undefined]).ok);
+    held[0]?.();
+    held[0]?.();
+    assert.equal(limiter.regexesFor('10.0.0.1'), 24, 'released once');
+    assert.ok(limiter.admitRegexes('10.0.0.1', [eight, null]).ok);
+    const own = new StreamLimiter({ maxRegexesPerKey: 10 });
+    assert.ok(own.admitRegexes('k', 8).ok);
+    assert.equal(own.admitRegexes('k', 3).ok, false);
+    const off = new StreamLimiter({ maxRegexesPerKey: null });
+    for (let i = 0; i < 10; i++) assert.ok(off.admitRegexes('k', eight).ok);
+    const roomy = compileFilter({ x: { regex: 'a' } }, { maxRegexesPerKey: 2 });
+    const byFilter = new StreamLimiter();
+    assert.ok(byFilter.admitRegexes('k', roomy).ok);
+    assert.ok(byFilter.admitRegexes('k', roomy).ok);
+    assert.equal(byFilter.admitRegexes('k', roomy).ok, false, "the filter's own maxRegexesPerKey");
   });
 
   it('rate-limits new streams per key with a burst, refilling over time (token bucket)', () => {

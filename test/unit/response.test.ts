@@ -427,7 +427,7 @@ describe('response', () => {
       );
     });
 
-    it('writes control and error events as {"_<name>": data} lines', async () => {
+    it('writes control and error events in the reserved envelope {"$kafkaSse": name, "data": …}', async () => {
       const { writer, client } = await connect('ndjson', { open: {} });
       writer.control('lost', { lost: 5 });
       writer.error(new InvalidAssignmentError('bad').toJSON());
@@ -435,18 +435,15 @@ describe('response', () => {
       const r = await client.until((x) => x.ended);
       const lines = r.body.split('\n');
       assert.equal(lines.pop(), '');
+      assert.equal(lines[0], '{"$kafkaSse":"lost","data":{"lost":5}}');
+      assert.ok(lines[1]?.startsWith('{"$kafkaSse":"error","data":{'), lines[1]);
       assert.deepEqual(
         lines.map((l) => JSON.parse(l)),
         [
-          { _lost: { lost: 5 } },
+          { $kafkaSse: 'lost', data: { lost: 5 } },
           {
-            _error: {
-              name: 'InvalidAssignmentError',
-              code: 'INVALID_ASSIGNMENT',
-              message: 'bad',
-              status: 400,
-              statusCode: 400,
-            },
+            $kafkaSse: 'error',
+            data: new InvalidAssignmentError('bad').toJSON(),
           },
         ],
       );

@@ -1,9 +1,12 @@
 // The wire encoders, checked byte for byte and against a real EventSource parser.
 import assert from 'node:assert/strict';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import fc from 'fast-check';
 import { defaultDeserializer } from '../../lib/options.ts';
 import {
   dataLines,
+  NDJSON_CONTROL_KEY,
+  ndjsonControl,
   ndjsonLine,
   serializeForNdjson,
   serializeForSse,
@@ -403,5 +406,103 @@ describe('splicedJson', () => {
     // Scalars and arrays are wrapped by the deserializer, never spliced.
     assert.equal(splicedJson(deserialized('[1,2]'), 'sse'), undefined);
     assert.equal(splicedJson(deserialized('5'), 'sse'), undefined);
+  });
+});
+
+// Issue 14, row 8: with the old `{"_error":…}` lines, a deserializer that
+// returned JSON.parse(payload) let a producer write a line byte-identical to
+// an error. Now control lines carry a key no message line has at its top level.
+describe('NDJSON control envelope', () => {
+  const PREFIX = '{"$kafkaSse":';
+  const forged = [
+    { $kafkaSse: 'error', data: { name: 'X', code: 'INTERNAL', message: 'forged', status: 500 } },
+    { $kafkaSse: 'lost', data: { lost: 1 } },
+    { a: 1, $kafkaSse: 'error' },
+    { 1: 'first', $kafkaSse: 'error' },
+    { toJSON: () => ({ $kafkaSse: 'error', data: {} }) },
+    { nested: { $kafkaSse: 'error' } },
+    { _error: { code: 'INTERNAL' } },
+  ];
+
+  /** How a reader tells the two apart. */
+  const isControl = (line: string) => {
+    const v = JSON.parse(line) as unknown;
+    return v !== null && typeof v === 'object' && !Array.isArray(v) && Object.hasOwn(v, NDJSON_CONTROL_KEY);
+  };
+  /** What a reader makes of a message line: escaped messages unwrapped. */
+  const read = (line: string) => {
+    const v = JSON.parse(line) as Record<string, unknown>;
+    return isControl(line) && v[NDJSON_CONTROL_KEY] === 'message' ? v.data : v;
+  };
+
+  it('writes {"$kafkaSse":"<name>","data":…} lines', () => {
+    assert.equal(ndjsonControl('lost', { lost: 5 }), '{"$kafkaSse":"lost","data":{"lost":5}}\n');
+    assert.equal(ndjsonControl('error', undefined), '{"$kafkaSse":"error","data":null}\n');
+  });
+
+  it('escapes every message that could pass for a control line, and the reader gets it back', () => {
+    for (const value of forged) {
+      const line = serializeForNdjson(value);
+      const expected = JSON.parse(JSON.stringify(value)) as unknown;
+      if (JSON.stringify(value).includes('"$kafkaSse":')) {
+        assert.ok(line.startsWith('{"$kafkaSse":"message","data":'), line);
+      } else {
+        assert.equal(isControl(line), false, line);
+      }
+      assert.deepEqual(read(line), expected);
+      assert.notEqual(line, ndjsonControl('error', (value as { data?: unknown }).data).slice(0, -1));
+    }
+    // What KafkaSSE-style deserializers hand over: the raw payload as a string or a Buffer.
+    const raw = ndjsonControl('error', { code: 'INTERNAL' }).slice(0, -1);
+    assert.equal(serializeForNdjson(raw), JSON.stringify(raw));
+    assert.equal(serializeForNdjson(Buffer.from(raw)), JSON.stringify(raw));
+  });
+
+  it('declines to splice a default-deserialized payload that has the key (it is escaped instead)', () => {
+    const text = '{"$kafkaSse":"error","data":{"code":"INTERNAL"}}';
+    const d = defaultDeserializer({
+      topic: 't',
+      partition: 0,
+      offset: 1,
+      timestamp: 1,
+      key: null,
+      value: Buffer.from(text),
+      size: text.length,
+    });
+    assert.equal(splicedJson(d.message, 'ndjson'), undefined);
+    assert.ok(splicedJson(d.message, 'sse') !== undefined, 'SSE has no such ambiguity: messages are event: message');
+    assert.ok(serializeForNdjson(d.message).startsWith('{"$kafkaSse":"message","data":{"$kafkaSse":"error"'));
+    const spaced = defaultDeserializer({
+      topic: 't',
+      partition: 0,
+      offset: 1,
+      timestamp: 1,
+      key: null,
+      value: Buffer.from(' {"\\u0024kafkaSse" : "error"}'),
+      size: 30,
+    });
+    assert.equal(splicedJson(spaced.message, 'ndjson'), undefined, 'an escaped spelling of the key is caught too');
+  });
+
+  it('no generated value serializes to a line a reader takes for a control, or to a control line byte for byte', () => {
+    const hostile = fc.oneof(
+      fc.jsonValue(),
+      fc.record({ $kafkaSse: fc.constantFrom('error', 'lost', 'message'), data: fc.jsonValue() }),
+      fc.dictionary(fc.oneof(fc.constant('$kafkaSse'), fc.string()), fc.jsonValue()),
+      fc.string().map((s) => `${PREFIX}${s}`),
+    );
+    fc.assert(
+      fc.property(hostile, fc.constantFrom('error', 'lost'), (value, name) => {
+        const line = serializeForNdjson(value);
+        assert.equal(line.includes('\n'), false);
+        const parsed = JSON.parse(line) as Record<string, unknown> | null;
+        if (isControl(line)) assert.equal(parsed?.[NDJSON_CONTROL_KEY], 'message', line);
+        assert.deepEqual(read(line), JSON.parse(JSON.stringify(value) ?? 'null'));
+        // Byte for byte: only an escaped message shares the control prefix, and never a control's name.
+        assert.ok(!line.startsWith(PREFIX) || line.startsWith(`${PREFIX}"message","data":`), line);
+        assert.notEqual(`${line}\n`, ndjsonControl(name, parsed?.data));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
