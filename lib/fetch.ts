@@ -15,7 +15,7 @@ export interface KafkaSseResponseOptions extends KafkaSseOptions {
    * it): shown in stream stats, and StreamLimiter's default key. With Hono on
    * @hono/node-server: `c.env.incoming.socket.remoteAddress`. Default: unknown.
    */
-  remoteAddress?: string;
+  remoteAddress?: string | undefined;
   /**
    * Admits the stream first, as `limiter.acquire(req, res)` does for node:http:
    * a refused request is answered 429 with `Retry-After` and the JSON error body;
@@ -24,6 +24,12 @@ export interface KafkaSseResponseOptions extends KafkaSseOptions {
    * and query), `method`, `socket.remoteAddress`. Default: none.
    */
   limiter?: StreamLimiter;
+  /**
+   * Called once the stream is over and its consumer released (what kafkaSse()'s
+   * promise settling means), after an error answer too: a server's shutdown
+   * waits for these. Default: none.
+   */
+  onSettled?: () => void;
 }
 
 /**
@@ -57,7 +63,7 @@ export async function kafkaSseResponse(
   options: KafkaSseResponseOptions = {},
   atTimestamp?: number | string | Date | null,
 ): Promise<Response> {
-  const { remoteAddress, limiter, ...streamOptions } = options;
+  const { remoteAddress, limiter, onSettled, ...streamOptions } = options;
   const req = new FetchRequestAdapter(request, remoteAddress);
   const res = new FetchResponseAdapter(remoteAddress);
   // The adapters stand in for node:http's objects: they have every member the library uses (fetch-adapter.ts).
@@ -66,7 +72,10 @@ export async function kafkaSseResponse(
   let release: (() => void) | null = null;
   if (limiter !== undefined) {
     release = limiter.acquire(nodeReq, nodeRes);
-    if (release === null) return res.response;
+    if (release === null) {
+      settled(onSettled, options);
+      return res.response;
+    }
   }
   const done = kafkaSse(nodeReq, nodeRes, assignments, streamOptions, atTimestamp);
   // After kafkaSse() listens for 'close' (it does so before its first await), so an abort already signalled is heard.
@@ -87,6 +96,17 @@ export async function kafkaSseResponse(
         }),
       );
     }
+    settled(onSettled, options);
   });
   return res.response;
+}
+
+/** Calls the caller's onSettled; a throw there is logged, never left unhandled. */
+function settled(onSettled: (() => void) | undefined, options: KafkaSseOptions): void {
+  try {
+    onSettled?.();
+  } catch (err) {
+    if (options.logger) options.logger.error({ err }, 'onSettled threw');
+    else process.emitWarning(`kafka-sse-bridge: onSettled threw: ${String(err)}`);
+  }
 }

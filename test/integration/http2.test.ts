@@ -11,6 +11,7 @@ import { HIGH_WATER_BYTES } from '../../lib/response.ts';
 import { baseOptions } from '../helpers/bridge-server.ts';
 import { connectHttp2, type Http2TestServer, listenHttp2, openH2Stream, testCertificate } from '../helpers/http2.ts';
 import { createTopic, produce, uniqueTopic } from '../helpers/kafka.ts';
+import { recordFigures } from '../helpers/soak.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /** Headers HTTP/2 forbids; servers written for HTTP/1.1 often set them. */
@@ -240,6 +241,7 @@ describe('HTTP/2 (node:http2 compatibility API)', function () {
     assert.equal(sent(), plateau, 'nothing more is read from Kafka for the stalled stream');
     const bulkBytes = total * 1030;
     assert.ok(plateau < 2.5 * 1024 * 1024, `bounded: ${plateau} bytes written of ${bulkBytes}`);
+    recordFigures('http2: h2c stream not reading', { produced: bulkBytes, writtenBeforePause: plateau });
 
     // Meanwhile the other stream on the same connection gets live messages.
     await produce(live, [{ value: json(1) }, { value: json(2) }]);
