@@ -219,7 +219,11 @@ describe('Fetch entry point: kafkaSseResponse()', function () {
       await new Promise((r) => setTimeout(r, 1000));
       assert.equal(sent(), plateau, 'nothing more is read from Kafka while nobody reads');
       assert.ok(plateau < HIGH_WATER_BYTES + 300 * 1024, `bounded: ${plateau} bytes of ${total * 1030}`);
-      recordFigures('fetch: Request body not read', { messages: total, paddingBytes: 1000, writtenBeforePause: plateau });
+      recordFigures('fetch: Request body not read', {
+        messages: total,
+        paddingBytes: 1000,
+        writtenBeforePause: plateau,
+      });
       const body = read(response);
       await waitFor(() => body.messages().length === total, 20_000, 'every message');
       assert.deepEqual(
@@ -351,7 +355,11 @@ describe('Fetch entry point: kafkaSseResponse()', function () {
       );
       const produced = total * 1030;
       assert.ok(plateau < produced * 0.7, `bounded: ${plateau} bytes written of ${produced}`);
-      recordFigures('fetch: Hono client not reading', { messages: total, paddingBytes: 1000, writtenBeforePause: plateau });
+      recordFigures('fetch: Hono client not reading', {
+        messages: total,
+        paddingBytes: 1000,
+        writtenBeforePause: plateau,
+      });
       let text = '';
       let count = 0;
       const parser = createParser({

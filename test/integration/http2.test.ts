@@ -241,7 +241,11 @@ describe('HTTP/2 (node:http2 compatibility API)', function () {
     assert.equal(sent(), plateau, 'nothing more is read from Kafka for the stalled stream');
     const bulkBytes = total * 1030;
     assert.ok(plateau < 2.5 * 1024 * 1024, `bounded: ${plateau} bytes written of ${bulkBytes}`);
-    recordFigures('http2: h2c stream not reading', { messages: total, paddingBytes: 1000, writtenBeforePause: plateau });
+    recordFigures('http2: h2c stream not reading', {
+      messages: total,
+      paddingBytes: 1000,
+      writtenBeforePause: plateau,
+    });
 
     // Meanwhile the other stream on the same connection gets live messages.
     await produce(live, [{ value: json(1) }, { value: json(2) }]);
