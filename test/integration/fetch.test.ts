@@ -185,10 +185,16 @@ describe('Fetch entry point: kafkaSseResponse()', function () {
       await waitFor(() => openConsumerCount() === 0, 10_000, 'released after abort');
       await waitFor(() => aborted.ended, 5000, 'the body ends');
 
-      // Aborted while the consumer is still connecting: no stream, nothing held, an answer no one reads.
+      // Aborted while the consumer is still connecting (to a broker that does not answer):
+      // no stream, nothing held, an answer no one reads.
       const early = new AbortController();
-      const pending = kafkaSseResponse(stream('/s', {}, { signal: early.signal }), topic, options);
-      setTimeout(() => early.abort(), 5);
+      const pending = kafkaSseResponse(stream('/s', {}, { signal: early.signal }), topic, {
+        ...options,
+        kafkaConfig: { 'metadata.broker.list': '127.0.0.1:1' },
+        connectTimeoutMs: 1500,
+      });
+      await waitFor(() => openConsumerCount() === 1, 5000, 'the consumer is connecting');
+      early.abort();
       const answer = await pending;
       assert.equal(answer.status, 503);
       assert.equal(((await answer.json()) as { code: string }).code, 'STREAM_ABORTED');

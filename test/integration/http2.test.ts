@@ -4,7 +4,7 @@
 // stream that stops reading) and undici with allowH2 over TLS.
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type http2 from 'node:http2';
+import http2 from 'node:http2';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { type Assignments, type KafkaSseOptions, kafkaSse, openConsumerCount, StreamRegistry } from '../../index.ts';
 import { HIGH_WATER_BYTES } from '../../lib/response.ts';
@@ -172,7 +172,17 @@ describe('HTTP/2 (node:http2 compatibility API)', function () {
     const registry = new StreamRegistry();
     const url = await start(
       // A consumer of its own per stream (no shared tail), so releasing one is visible.
-      () => ({ assignments: topic, options: baseOptions({ registry, sharedTail: null }) }),
+      (req) =>
+        req.url === '/setup'
+          ? {
+              assignments: topic,
+              options: baseOptions({
+                sharedTail: null,
+                kafkaConfig: { 'metadata.broker.list': '127.0.0.1:1' },
+                connectTimeoutMs: 1500,
+              }),
+            }
+          : { assignments: topic, options: baseOptions({ registry, sharedTail: null }) },
       true,
     );
     const session = await connectHttp2(url);
@@ -195,13 +205,19 @@ describe('HTTP/2 (node:http2 compatibility API)', function () {
     assert.deepEqual(ns(b), [1, 2]);
     assert.equal(session.closed, false, 'the connection is still open');
 
-    // A reset while the stream is still being set up (before its head) leaks nothing either.
-    const c = session.request({ ':path': '/c', accept: 'text/event-stream' });
+    // A reset while the stream is still being set up (its consumer connecting to a broker
+    // that does not answer) leaks nothing either, and no head is ever sent.
+    const c = session.request({ ':path': '/setup', accept: 'text/event-stream' });
     c.on('error', () => {});
-    c.close(0x8);
-    await waitFor(() => streams.length === 3, 5000, 'the third request arrived');
+    let answered = false;
+    c.on('response', () => {
+      answered = true;
+    });
+    await waitFor(() => streams.length === 3 && openConsumerCount() === 2, 10_000, "the third stream's consumer");
+    c.close(http2.constants.NGHTTP2_CANCEL);
     await streams[2];
     await waitFor(() => openConsumerCount() === 1, 10_000, 'only b still holds a consumer');
+    assert.equal(answered, false);
   });
 
   it('h2c: a stream that stops reading is bounded (Kafka paused), others on the connection stay live, and it loses nothing', async () => {
