@@ -79,7 +79,7 @@ export const CONNECTION_SPECIFIC_HEADERS: ReadonlySet<string> = new Set([
 ]);
 
 /** `headers` without the ones CONNECTION_SPECIFIC_HEADERS names (any case). */
-export function withoutConnectionHeaders(headers: Record<string, string>): Record<string, string> {
+function withoutConnectionHeaders(headers: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(headers)) if (!CONNECTION_SPECIFIC_HEADERS.has(k.toLowerCase())) out[k] = v;
   return out;
