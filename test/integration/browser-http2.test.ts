@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
-import { kafkaSse, openConsumerCount } from '../../index.ts';
+import { kafkaSse, openConsumerCount, StreamRegistry } from '../../index.ts';
 import { baseOptions } from '../helpers/bridge-server.ts';
 import { type Http2TestServer, listenHttp2 } from '../helpers/http2.ts';
 import { createTopic, produce, uniqueTopic } from '../helpers/kafka.ts';
@@ -30,9 +30,11 @@ const PAGE = `<!doctype html>
   const topic = new URLSearchParams(location.search).get('topic');
   window.opened = [];
   window.received = [];
+  window.sources = [];
   for (let i = 0; i < ${STREAMS}; i++) {
     window.received[i] = [];
     const es = new EventSource('/v2/stream/' + encodeURIComponent(topic) + '?i=' + i);
+    window.sources.push(es);
     es.onopen = () => window.opened.push(i);
     es.onmessage = (e) => window.received[i].push(JSON.parse(e.data).n);
   }
@@ -53,6 +55,7 @@ describe(`${STREAMS} EventSources on one origin in headless Chromium`, function 
   /** The HTTP version of every stream request, and every kafkaSse() promise. */
   let versions: string[] = [];
   let streams: Promise<void>[] = [];
+  let registry = new StreamRegistry();
 
   function handler(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -68,7 +71,7 @@ describe(`${STREAMS} EventSources on one origin in headless Chromium`, function 
         req as IncomingMessage,
         res as ServerResponse,
         decodeURIComponent(match[1]),
-        baseOptions({ heartbeatMs: 5000 }),
+        baseOptions({ heartbeatMs: 5000, registry }),
       ),
     );
   }
@@ -107,6 +110,7 @@ describe(`${STREAMS} EventSources on one origin in headless Chromium`, function 
     await Promise.all(streams);
     streams = [];
     versions = [];
+    registry = new StreamRegistry();
     await waitFor(() => openConsumerCount() === 0, 10_000, 'every consumer released');
   });
 
@@ -117,7 +121,7 @@ describe(`${STREAMS} EventSources on one origin in headless Chromium`, function 
     });
   }
 
-  it('over HTTP/2 (TLS): all ten open on one connection and every one receives each live message', async () => {
+  it('over HTTP/2 (TLS): all ten open on one connection, every one receives each live message, and closing one leaves the others live', async () => {
     const topic = uniqueTopic('browser-h2');
     await createTopic(topic, 1);
     let sessions = 0;
@@ -154,6 +158,17 @@ describe(`${STREAMS} EventSources on one origin in headless Chromium`, function 
       received,
       Array.from({ length: STREAMS }, () => [1, 2, 3]),
     );
+    // Closing one EventSource cancels its stream alone (RST_STREAM): it ends on the server, the nine others go on.
+    await page.evaluate(() => (window as unknown as { sources: EventSource[] }).sources[0]?.close());
+    await waitFor(() => registry.list().length === STREAMS - 1, 10_000, 'the closed stream ended on the server');
+    await produce(topic, [{ value: JSON.stringify({ n: 4 }) }]);
+    await page.waitForFunction(
+      (total) => (window as unknown as PageState).received.filter((r) => r.length === 4).length === total,
+      STREAMS - 1,
+      { timeout: 10_000 },
+    );
+    assert.deepEqual((await state(page)).received[0], [1, 2, 3]);
+    assert.equal(sessions, 1, 'still the one connection');
     recordFigures('browser: 10 EventSources over HTTP/2', {
       streams: STREAMS,
       connections: sessions,
