@@ -23,6 +23,7 @@ export {
   TooManyStreamsError,
   TopicNotAvailableError,
 } from './lib/errors.ts';
+export { type KafkaSseResponseOptions, kafkaSseResponse } from './lib/fetch.ts';
 export {
   CompiledFilter,
   compileFilter,

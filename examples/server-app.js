@@ -53,6 +53,7 @@ const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(
 /**
  * @typedef {object} ExampleServer
  * @property {http.Server} server The node:http server (not listening until listen()).
+ * @property {http.RequestListener} handler Its request listener, for another server to serve the same routes (examples/http2.js serves them over HTTP/2).
  * @property {(port?: number, host?: string) => Promise<string>} listen Starts listening; resolves with the base URL.
  * @property {() => number} openStreams Number of kafkaSse() calls in progress.
  * @property {() => Promise<void>} close Stops accepting, ends every stream, waits for every consumer to be released.
@@ -331,19 +332,22 @@ export function createServer(config = {}) {
     sendJson(res, kafka.reachable ? 200 : 503, body, { ...cors, 'Cache-Control': 'no-store' });
   }
 
-  const server = http.createServer((req, res) => {
+  /** @type {http.RequestListener} */
+  const handler = (req, res) => {
     handle(req, res).catch((err) => {
       logger.error({ err }, 'request failed');
       if (!res.headersSent) sendError(res, 500, 'INTERNAL', 'Internal error', {});
       else res.destroy();
     });
-  });
+  };
+  const server = http.createServer(handler);
 
   /** @type {Promise<void> | undefined} */
   let closing;
 
   return {
     server,
+    handler,
     listen(port = 0, host = '127.0.0.1') {
       return new Promise((resolve, reject) => {
         server.once('error', reject);

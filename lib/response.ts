@@ -1,6 +1,7 @@
 // The writer: response head, batching, backpressure, heartbeats and the end.
 // One instance per stream; the only place that calls res.write().
 import type { ServerResponse } from 'node:http';
+import { Http2ServerResponse } from 'node:http2';
 import type { PublicError } from './errors.ts';
 import { ndjsonControl, ndjsonLine, sseComment, sseEvent, sseMessage, sseRetry } from './sse-format.ts';
 import type { StreamMode } from './types.ts';
@@ -18,6 +19,14 @@ const MAX_BATCH_CHARS = 256 * 1024;
  * Bytes buffered in the response past which the stream stops reading Kafka
  * until the client drains them: with one batch, what a stalled client can
  * cost the server.
+ *
+ * On HTTP/2 (node:http2's Http2ServerResponse) the same check bounds each
+ * stream on its own: write() returns false past the stream's 16 KiB mark, and
+ * writableLength counts the bytes the session has not yet sent, including those
+ * waiting for the peer's flow-control window (a client that stops reading one
+ * stream stops granting window to it). 'drain' is re-emitted by the response
+ * from its stream, so pausing and resuming work unchanged; other streams on the
+ * connection are not affected (test/integration/http2.test.ts).
  */
 export const HIGH_WATER_BYTES = 1024 * 1024;
 
@@ -52,6 +61,39 @@ function mergeHeaders(extra: Record<string, string>, ours: Record<string, string
   return out;
 }
 
+/**
+ * Header names HTTP/2 forbids in a response (RFC 9113 §8.2.2): they describe
+ * one HTTP/1.1 hop, and HTTP/2 frames the body itself. node:http2 throws
+ * ERR_HTTP2_INVALID_CONNECTION_HEADERS on most of them (and drops `Connection`
+ * with a warning), so an `options.headers` written for HTTP/1.1 would make every
+ * answer fail on HTTP/2; a Fetch `Response` has no use for them either.
+ */
+export const CONNECTION_SPECIFIC_HEADERS: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'http2-settings',
+]);
+
+/** `headers` without the ones CONNECTION_SPECIFIC_HEADERS names (any case). */
+function withoutConnectionHeaders(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) if (!CONNECTION_SPECIFIC_HEADERS.has(k.toLowerCase())) out[k] = v;
+  return out;
+}
+
+/**
+ * Sends the head. On HTTP/2 (node:http2's compatibility API) connection-specific
+ * headers are left out; on HTTP/1.1 they pass untouched, as they always did.
+ */
+function writeHead(res: ServerResponse, status: number, headers: Record<string, string>): void {
+  const h2 = (res as unknown) instanceof Http2ServerResponse;
+  res.writeHead(status, h2 ? withoutConnectionHeaders(headers) : headers);
+}
+
 /** Answers a request with a JSON error, before any stream began. */
 export function writeJsonError(
   res: ServerResponse,
@@ -68,7 +110,7 @@ export function writeJsonError(
     Vary: 'Accept',
   });
   if (retryAfterSeconds !== undefined) headers['Retry-After'] = String(retryAfterSeconds);
-  res.writeHead(error.status, headers);
+  writeHead(res, error.status, headers);
   res.end(body);
 }
 
@@ -132,7 +174,7 @@ export class StreamWriter {
           ? NDJSON_HEADERS
           : { ...NDJSON_HEADERS, 'Content-Type': this.#contentType };
     const headers = mergeHeaders(extraHeaders, ours);
-    this.#res.writeHead(200, headers);
+    writeHead(this.#res, 200, headers);
     // NDJSON has no first bytes of its own: without this the head would wait for the first message.
     this.#res.flushHeaders();
     this.#lastWrite = Date.now();

@@ -3,6 +3,7 @@
 // the HTTP chunks (one chunk per res.write()).
 import assert from 'node:assert/strict';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http2 from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { InvalidAssignmentError } from '../../lib/errors.ts';
@@ -529,6 +530,77 @@ describe('response', () => {
       const r = await client.until((x) => x.ended);
       assert.equal(r.status, 200);
       assert.deepEqual(r.chunks, [':ok\n\n']);
+    });
+  });
+
+  describe('on HTTP/2 (node:http2 compatibility API)', () => {
+    const HTTP1_ONLY = {
+      Connection: 'keep-alive',
+      'Keep-Alive': 'timeout=5',
+      'Transfer-Encoding': 'chunked',
+      Upgrade: 'h2c',
+    };
+
+    /** One request to an h2c server whose handler is `h2handler`; resolves with the head and the body. */
+    async function h2Request(
+      h2handler: (res: ServerResponse) => void,
+    ): Promise<{ head: http2.IncomingHttpHeaders; body: string }> {
+      const server = http2.createServer((_req, res) => h2handler(res as unknown as ServerResponse));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const session = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+      try {
+        return await new Promise((resolve, reject) => {
+          const stream = session.request({ ':path': '/' });
+          let body = '';
+          let head: http2.IncomingHttpHeaders = {};
+          stream.setEncoding('utf8');
+          stream.on('response', (h) => {
+            head = h;
+          });
+          stream.on('data', (c: string) => {
+            body += c;
+          });
+          stream.on('end', () => resolve({ head, body }));
+          stream.on('error', reject);
+        });
+      } finally {
+        session.destroy();
+        await new Promise((resolve) => server.close(resolve));
+      }
+    }
+
+    it('leaves connection-specific headers out of the stream head, and keeps the others', async () => {
+      const { head, body } = await h2Request((res) => {
+        const writer = new StreamWriter(res, 'sse', { heartbeatMs: null, onFull: () => {}, onDrain: () => {} });
+        writer.open({ ...HTTP1_ONLY, 'X-Extra': '1' }, null);
+        writer.end();
+      });
+      assert.equal(head[':status'], 200);
+      assert.equal(head['x-extra'], '1');
+      assert.equal(head['content-type'], 'text/event-stream; charset=utf-8');
+      for (const name of ['connection', 'keep-alive', 'transfer-encoding', 'upgrade'])
+        assert.equal(head[name], undefined);
+      assert.equal(body, ':ok\n\n');
+    });
+
+    it('leaves them out of JSON errors too', async () => {
+      const { head, body } = await h2Request((res) =>
+        writeJsonError(res, new InvalidAssignmentError('bad').toJSON(), HTTP1_ONLY, 3),
+      );
+      assert.equal(head[':status'], 400);
+      assert.equal(head['retry-after'], '3');
+      for (const name of ['connection', 'keep-alive', 'transfer-encoding', 'upgrade'])
+        assert.equal(head[name], undefined);
+      assert.equal((JSON.parse(body) as { code: string }).code, 'INVALID_ASSIGNMENT');
+    });
+
+    it('passes them untouched on HTTP/1.1, as before', async () => {
+      handler = (_req, res) =>
+        writeJsonError(res, new InvalidAssignmentError('bad').toJSON(), { 'Keep-Alive': 'timeout=5' });
+      const client = new RawClient(port);
+      clients.push(client);
+      const r = await client.until((x) => x.status !== undefined && x.body.endsWith('}'));
+      assert.equal(r.headers['keep-alive'], 'timeout=5');
     });
   });
 });

@@ -1,0 +1,112 @@
+// kafkaSseResponse(): kafkaSse() for Fetch-style handlers, `(Request) => Response`
+// (Hono, Next.js route handlers, SvelteKit and Remix endpoints) on Node.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { KafkaSseError } from './errors.ts';
+import { FetchRequestAdapter, FetchResponseAdapter } from './fetch-adapter.ts';
+import { kafkaSse } from './kafka-sse.ts';
+import type { StreamLimiter } from './limits.ts';
+import type { KafkaSseOptions } from './options.ts';
+import type { Assignments } from './positions.ts';
+
+/** Options of {@link kafkaSseResponse}: those of kafkaSse(), and two of its own. */
+export interface KafkaSseResponseOptions extends KafkaSseOptions {
+  /**
+   * The client's address, when the server knows it (a Request does not carry
+   * it): shown in stream stats, and StreamLimiter's default key. With Hono on
+   * @hono/node-server: `c.env.incoming.socket.remoteAddress`. Default: unknown.
+   */
+  remoteAddress?: string | undefined;
+  /**
+   * Admits the stream first, as `limiter.acquire(req, res)` does for node:http:
+   * a refused request is answered 429 with `Retry-After` and the JSON error body;
+   * an admitted one holds its slot until the stream is over. A `key` function
+   * receives a request-like object: `headers` (lower-cased names), `url` (path
+   * and query), `method`, `socket.remoteAddress`. Default: none.
+   */
+  limiter?: StreamLimiter;
+  /**
+   * Called once the stream is over and its consumer released (what kafkaSse()'s
+   * promise settling means), after an error answer too: a server's shutdown
+   * waits for these. Default: none.
+   */
+  onSettled?: () => void;
+}
+
+/**
+ * Streams Kafka messages as Server-Sent Events (or NDJSON) in answer to a
+ * Fetch `Request`: the same positions, formats, errors, heartbeats and limits
+ * as {@link kafkaSse}, which it runs. Node only (node-rdkafka is a native addon).
+ *
+ * The promise resolves with the `Response` as soon as the answer is known:
+ * after setup, a 200 whose body is a ReadableStream of events; before it, an
+ * error status with the JSON error body. It never rejects.
+ *
+ * The body is pulled: a client that does not read (behind a server that
+ * honours backpressure, as @hono/node-server does) makes the stream pause
+ * Kafka as a full socket does. The request's `signal` aborting, or the body
+ * being cancelled, ends the stream and releases its consumer. Should the
+ * request be aborted before the answer was known, the promise resolves with a
+ * 503 (code `STREAM_ABORTED`) that no one will read.
+ *
+ * ```js
+ * app.get('/v2/stream/:topics', (c) => kafkaSseResponse(c.req.raw, c.req.param('topics'), options));
+ * ```
+ *
+ * @param request the Fetch request (its headers, URL and signal are read)
+ * @param assignments topic names (array or comma-separated string) and/or `{topic, partition, offset|timestamp}` objects
+ * @param options see {@link KafkaSseResponseOptions}
+ * @param atTimestamp start plain topics at the first message at or after this time (ms, numeric string or Date)
+ */
+export async function kafkaSseResponse(
+  request: Request,
+  assignments: Assignments,
+  options: KafkaSseResponseOptions = {},
+  atTimestamp?: number | string | Date | null,
+): Promise<Response> {
+  const { remoteAddress, limiter, onSettled, ...streamOptions } = options;
+  const req = new FetchRequestAdapter(request, remoteAddress);
+  const res = new FetchResponseAdapter(remoteAddress);
+  // The adapters stand in for node:http's objects: they have every member the library uses (fetch-adapter.ts).
+  const nodeReq = req as unknown as IncomingMessage;
+  const nodeRes = res as unknown as ServerResponse;
+  let release: (() => void) | null = null;
+  if (limiter !== undefined) {
+    release = limiter.acquire(nodeReq, nodeRes);
+    if (release === null) {
+      settled(onSettled, options);
+      return res.response;
+    }
+  }
+  const done = kafkaSse(nodeReq, nodeRes, assignments, streamOptions, atTimestamp);
+  // After kafkaSse() listens for 'close' (it does so before its first await), so an abort already signalled is heard.
+  const onAbort = () => res.destroy();
+  const signal = request.signal;
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  void done.then(() => {
+    signal.removeEventListener('abort', onAbort);
+    release?.();
+    if (!res.headersSent) {
+      // Only a client that left during setup gets no answer from kafkaSse().
+      const error = new KafkaSseError('The request was aborted before the stream started', 'STREAM_ABORTED', 503);
+      res.respondWith(
+        new Response(JSON.stringify(error.toJSON()), {
+          status: error.statusCode,
+          headers: { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' },
+        }),
+      );
+    }
+    settled(onSettled, options);
+  });
+  return res.response;
+}
+
+/** Calls the caller's onSettled; a throw there is logged, never left unhandled. */
+function settled(onSettled: (() => void) | undefined, options: KafkaSseOptions): void {
+  try {
+    onSettled?.();
+  } catch (err) {
+    if (options.logger) options.logger.error({ err }, 'onSettled threw');
+    else process.emitWarning(`kafka-sse-bridge: onSettled threw: ${String(err)}`);
+  }
+}

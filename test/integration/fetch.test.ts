@@ -1,0 +1,389 @@
+// kafkaSseResponse() against the real broker: with plain `new Request(...)`
+// objects consumed directly, and in Hono on @hono/node-server
+// (examples/hono.js) read by real clients (eventsource, undici's fetch, and a
+// raw node:http client that stops reading).
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import { createParser } from 'eventsource-parser';
+import { fetch as undiciFetch } from 'undici';
+import { createApp } from '../../examples/hono.js';
+import { type KafkaSseResponseOptions, kafkaSseResponse, openConsumerCount, StreamRegistry } from '../../index.ts';
+import { HIGH_WATER_BYTES } from '../../lib/response.ts';
+import { baseOptions } from '../helpers/bridge-server.ts';
+import { createTopic, produce, uniqueTopic } from '../helpers/kafka.ts';
+import { recordFigures } from '../helpers/soak.ts';
+import { TrackedEventSource } from '../helpers/tracked-eventsource.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+interface Event {
+  event: string;
+  id: string | undefined;
+  data: string;
+}
+
+/** Reads a Response body as SSE, in the background, until cancelled or ended. */
+class BodyReader {
+  readonly events: Event[] = [];
+  readonly comments: string[] = [];
+  text = '';
+  ended = false;
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #parser = createParser({
+    onEvent: (e) => this.events.push({ event: e.event ?? 'message', id: e.id, data: e.data }),
+    onComment: (c) => this.comments.push(c),
+  });
+
+  constructor(response: { body: ReadableStream<Uint8Array> | null }) {
+    this.#reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    void this.#pump();
+  }
+
+  async #pump(): Promise<void> {
+    const decoder = new TextDecoder();
+    try {
+      for (let r = await this.#reader.read(); !r.done; r = await this.#reader.read()) {
+        const chunk = decoder.decode(r.value, { stream: true });
+        this.text += chunk;
+        this.#parser.feed(chunk);
+      }
+    } catch {
+      // Cancelled.
+    }
+    this.ended = true;
+  }
+
+  messages(): Event[] {
+    return this.events.filter((e) => e.event === 'message');
+  }
+
+  ns(): number[] {
+    return this.messages().map((e) => (JSON.parse(e.data) as { n: number }).n);
+  }
+
+  cancel(): Promise<void> {
+    return this.#reader.cancel();
+  }
+}
+
+function json(n: number): string {
+  return JSON.stringify({ n });
+}
+
+describe('Fetch entry point: kafkaSseResponse()', function () {
+  this.timeout(30_000);
+  const readers: BodyReader[] = [];
+
+  afterEach(async () => {
+    for (const r of readers.splice(0)) await r.cancel().catch(() => {});
+    await waitFor(() => openConsumerCount() === 0, 10_000, 'every consumer released');
+  });
+
+  function read(response: Response): BodyReader {
+    const reader = new BodyReader(response);
+    readers.push(reader);
+    return reader;
+  }
+
+  describe('with plain Request objects', () => {
+    const stream = (url: string, headers: Record<string, string> = {}, init: RequestInit = {}) =>
+      new Request(`http://bridge.test${url}`, { headers: { accept: 'text/event-stream', ...headers }, ...init });
+
+    it('streams SSE from the live end with heartbeats and ids, and resumes by Last-Event-ID', async () => {
+      const topic = uniqueTopic('fetch-live');
+      await createTopic(topic, 2);
+      const options = baseOptions({ heartbeatMs: 200, retryMs: 700 });
+      const response = await kafkaSseResponse(stream('/s'), topic, options);
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+      assert.equal(response.headers.get('cache-control'), 'no-cache, no-transform');
+      const live = read(response);
+      await waitFor(() => live.text.includes('retry: 700'), 5000, 'the retry hint');
+      await waitFor(() => live.comments.length >= 2, 5000, 'heartbeat comments');
+      await produce(
+        topic,
+        [0, 1, 2, 3].map((n) => ({ value: json(n), partition: n % 2 })),
+      );
+      await waitFor(() => live.messages().length === 4, 10_000, 'four messages');
+      const lastId = live.messages().at(-1)?.id ?? '';
+      assert.deepEqual(JSON.parse(lastId), [
+        { topic, partition: 0, offset: 2 },
+        { topic, partition: 1, offset: 2 },
+      ]);
+      await live.cancel();
+      await produce(
+        topic,
+        [4, 5].map((n) => ({ value: json(n), partition: n % 2 })),
+      );
+      const resumed = read(await kafkaSseResponse(stream('/s', { 'last-event-id': lastId }), topic, options));
+      await waitFor(() => resumed.messages().length === 2, 10_000, 'the two missed messages');
+      assert.deepEqual(
+        resumed.ns().sort((a, b) => a - b),
+        [4, 5],
+      );
+    });
+
+    it('answers NDJSON to Accept: application/x-ndjson', async () => {
+      const topic = uniqueTopic('fetch-ndjson');
+      await createTopic(topic, 1);
+      await produce(
+        topic,
+        [0, 1, 2].map((n) => ({ value: json(n) })),
+      );
+      const response = await kafkaSseResponse(
+        stream('/s', { accept: 'application/x-ndjson' }),
+        [{ topic, partition: 0, offset: 0 }],
+        baseOptions(),
+      );
+      assert.equal(response.headers.get('content-type'), 'application/x-ndjson; charset=utf-8');
+      const body = read(response);
+      await waitFor(() => body.text.split('\n').filter(Boolean).length === 3, 10_000, 'three lines');
+      assert.deepEqual(
+        body.text
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => (JSON.parse(l) as { n: number; _kafka: { offset: number } })._kafka.offset),
+        [0, 1, 2],
+      );
+    });
+
+    it('answers errors with their status and JSON body: 404 unknown topic, 400 bad Last-Event-ID', async () => {
+      const topic = uniqueTopic('fetch-errors');
+      await createTopic(topic, 1);
+      const missing = await kafkaSseResponse(stream('/s'), uniqueTopic('fetch-none'), baseOptions());
+      assert.equal(missing.status, 404);
+      assert.equal(missing.headers.get('content-type'), 'application/json; charset=utf-8');
+      const body = (await missing.json()) as { code: string; status: number; message: string };
+      assert.equal(body.code, 'TOPIC_NOT_AVAILABLE');
+      assert.equal(body.status, 404);
+
+      const badId = await kafkaSseResponse(stream('/s', { 'last-event-id': '[{"topic":' }), topic, baseOptions());
+      assert.equal(badId.status, 400);
+      assert.equal(((await badId.json()) as { code: string }).code, 'INVALID_LAST_EVENT_ID');
+      // The query parameter works as for node:http.
+      const badQuery = await kafkaSseResponse(stream('/s?lastEventId=nope'), topic, baseOptions());
+      assert.equal(badQuery.status, 400);
+      await badQuery.body?.cancel();
+    });
+
+    it("releases the consumer when the body is cancelled and when the request's signal aborts (also during setup)", async () => {
+      const topic = uniqueTopic('fetch-cancel');
+      await createTopic(topic, 1);
+      const options = baseOptions({ sharedTail: null });
+      const cancelled = read(await kafkaSseResponse(stream('/s'), topic, options));
+      await waitFor(() => cancelled.text.startsWith(':ok'), 5000, ':ok');
+      assert.equal(openConsumerCount(), 1);
+      await cancelled.cancel();
+      await waitFor(() => openConsumerCount() === 0, 10_000, 'released after cancel()');
+
+      const controller = new AbortController();
+      const aborted = read(await kafkaSseResponse(stream('/s', {}, { signal: controller.signal }), topic, options));
+      await waitFor(() => aborted.text.startsWith(':ok'), 5000, ':ok');
+      assert.equal(openConsumerCount(), 1);
+      controller.abort();
+      await waitFor(() => openConsumerCount() === 0, 10_000, 'released after abort');
+      await waitFor(() => aborted.ended, 5000, 'the body ends');
+
+      // Aborted while the consumer is still connecting (to a broker that does not answer):
+      // no stream, nothing held, an answer no one reads.
+      const early = new AbortController();
+      const pending = kafkaSseResponse(stream('/s', {}, { signal: early.signal }), topic, {
+        ...options,
+        kafkaConfig: { 'metadata.broker.list': '127.0.0.1:1' },
+        connectTimeoutMs: 1500,
+      });
+      await waitFor(() => openConsumerCount() === 1, 5000, 'the consumer is connecting');
+      early.abort();
+      const answer = await pending;
+      assert.equal(answer.status, 503);
+      assert.equal(((await answer.json()) as { code: string }).code, 'STREAM_ABORTED');
+      assert.equal(openConsumerCount(), 0);
+    });
+
+    it('pauses Kafka while nobody reads the body, and delivers everything once it is read', async () => {
+      const topic = uniqueTopic('fetch-bulk');
+      await createTopic(topic, 1);
+      const padding = 'x'.repeat(1000);
+      const total = 4000;
+      for (let i = 0; i < total; i += 1000) {
+        await produce(
+          topic,
+          Array.from({ length: 1000 }, (_, j) => ({ value: JSON.stringify({ n: i + j, padding }) })),
+        );
+      }
+      const registry = new StreamRegistry();
+      const response = await kafkaSseResponse(
+        stream('/s'),
+        [{ topic, partition: 0, offset: 0 }],
+        baseOptions({ registry }),
+      );
+      const sent = () => registry.list()[0]?.bytesSent ?? 0;
+      await waitFor(() => sent() > HIGH_WATER_BYTES, 10_000, 'the body buffer filled');
+      await new Promise((r) => setTimeout(r, 1000));
+      const plateau = sent();
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(sent(), plateau, 'nothing more is read from Kafka while nobody reads');
+      assert.ok(plateau < HIGH_WATER_BYTES + 300 * 1024, `bounded: ${plateau} bytes of ${total * 1030}`);
+      recordFigures('fetch: Request body not read', {
+        messages: total,
+        paddingBytes: 1000,
+        writtenBeforePause: plateau,
+      });
+      const body = read(response);
+      await waitFor(() => body.messages().length === total, 20_000, 'every message');
+      assert.deepEqual(
+        body.ns(),
+        Array.from({ length: total }, (_, i) => i),
+      );
+    });
+  });
+
+  describe('in Hono on @hono/node-server (examples/hono.js)', () => {
+    let server: ReturnType<typeof serve> | undefined;
+    let close: (() => Promise<void>) | undefined;
+    let url = '';
+    const sources: TrackedEventSource[] = [];
+
+    async function start(options: KafkaSseResponseOptions): Promise<void> {
+      const example = createApp(options);
+      close = example.close;
+      const port = await new Promise<number>((resolve) => {
+        server = serve({ fetch: example.app.fetch, port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) =>
+          resolve(info.port),
+        );
+      });
+      url = `http://127.0.0.1:${port}`;
+    }
+
+    afterEach(async () => {
+      for (const s of sources.splice(0)) s.close();
+      await close?.();
+      const s = server as http.Server | undefined;
+      s?.closeAllConnections();
+      await new Promise((r) => (s ? s.close(r) : r(undefined)));
+      server = undefined;
+      close = undefined;
+    });
+
+    it('serves an eventsource client, which resumes by Last-Event-ID when the stream ends: every message once', async () => {
+      const topic = uniqueTopic('hono-es');
+      await createTopic(topic, 2);
+      const registry = new StreamRegistry();
+      await start(baseOptions({ retryMs: 200, maxDurationMs: 1500, registry }));
+      const es = new TrackedEventSource(`${url}/v2/stream/${topic}`);
+      sources.push(es);
+      await waitFor(() => registry.list().length === 1, 10_000, 'the stream opened');
+      assert.equal(registry.list()[0]?.client, '127.0.0.1', 'remoteAddress from c.env.incoming');
+      const total = 30;
+      for (let n = 0; n < total; n++) {
+        await produce(topic, [{ value: json(n), partition: n % 2 }]);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await es.until(() => es.messages.length >= total, 15_000, 'every message');
+      const ns = es.messages.map((m) => (JSON.parse(m.data) as { n: number }).n);
+      assert.deepEqual(
+        [...ns].sort((a, b) => a - b),
+        Array.from({ length: total }, (_, i) => i),
+        'each message exactly once',
+      );
+      assert.ok(es.connections.length >= 2, `reconnected (${es.connections.length} connections)`);
+      assert.ok(
+        es.connections.slice(1).every((c) => c.lastEventId !== null && c.status === 200),
+        'each reconnect sent its Last-Event-ID and was answered 200',
+      );
+    });
+
+    it('answers undici fetch: NDJSON, JSON errors, and a client abort releases the consumer', async () => {
+      const topic = uniqueTopic('hono-fetch');
+      await createTopic(topic, 1);
+      await produce(
+        topic,
+        [0, 1].map((n) => ({ value: json(n) })),
+      );
+      await start(baseOptions({ sharedTail: null }));
+      const nd = await undiciFetch(`${url}/v2/stream/${topic}?since=0`, {
+        headers: { accept: 'application/x-ndjson' },
+      });
+      assert.equal(nd.headers.get('content-type'), 'application/x-ndjson; charset=utf-8');
+      const ndBody = read(nd as unknown as Response);
+      await waitFor(() => ndBody.text.split('\n').filter(Boolean).length === 2, 10_000, 'two lines');
+
+      const missing = await undiciFetch(`${url}/v2/stream/${uniqueTopic('hono-none')}`);
+      assert.equal(missing.status, 404);
+      assert.equal(((await missing.json()) as { code: string }).code, 'TOPIC_NOT_AVAILABLE');
+      const badId = await undiciFetch(`${url}/v2/stream/${topic}`, { headers: { 'last-event-id': '{' } });
+      assert.equal(badId.status, 400);
+      assert.equal(((await badId.json()) as { code: string }).code, 'INVALID_LAST_EVENT_ID');
+
+      await ndBody.cancel();
+      await waitFor(() => openConsumerCount() === 0, 10_000, 'released after the first client left');
+      const controller = new AbortController();
+      const sse = await undiciFetch(`${url}/v2/stream/${topic}`, { signal: controller.signal });
+      assert.equal(sse.status, 200);
+      assert.equal(openConsumerCount(), 1);
+      controller.abort();
+      await waitFor(() => openConsumerCount() === 0, 10_000, 'released after the client aborted');
+    });
+
+    it('pauses Kafka for a client that stops reading, and it then gets everything', async () => {
+      const topic = uniqueTopic('hono-bulk');
+      await createTopic(topic, 1);
+      const padding = 'x'.repeat(1000);
+      const total = 10_000;
+      for (let i = 0; i < total; i += 1000) {
+        await produce(
+          topic,
+          Array.from({ length: 1000 }, (_, j) => ({ value: JSON.stringify({ n: i + j, padding }) })),
+        );
+      }
+      const registry = new StreamRegistry();
+      await start(baseOptions({ registry }));
+      const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        const req = http.get(`${url}/v2/stream/${topic}?since=0`, { agent: false }, resolve);
+        req.on('error', reject);
+      });
+      res.pause();
+      const sent = () => registry.list()[0]?.bytesSent ?? 0;
+      await waitFor(() => sent() > HIGH_WATER_BYTES, 10_000, 'buffers filled');
+      let plateau = sent();
+      // The socket's kernel buffers take a few MB first; then the server stops reading Kafka.
+      await waitFor(
+        async () => {
+          await new Promise((r) => setTimeout(r, 500));
+          const now = sent();
+          const still = now === plateau;
+          plateau = now;
+          return still;
+        },
+        10_000,
+        'the stream stopped growing',
+      );
+      const produced = total * 1030;
+      assert.ok(plateau < produced * 0.7, `bounded: ${plateau} bytes written of ${produced}`);
+      recordFigures('fetch: Hono client not reading', {
+        messages: total,
+        paddingBytes: 1000,
+        writtenBeforePause: plateau,
+      });
+      let text = '';
+      let count = 0;
+      const parser = createParser({
+        onEvent: (e) => {
+          if ((e.event ?? 'message') === 'message') {
+            assert.equal((JSON.parse(e.data) as { n: number }).n, count);
+            count++;
+          }
+        },
+      });
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        text = c;
+        parser.feed(c);
+      });
+      res.resume();
+      await waitFor(() => count === total, 20_000, `every message (got ${count}; last chunk ${text.length} chars)`);
+      res.destroy();
+    });
+  });
+});
