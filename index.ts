@@ -46,6 +46,7 @@ export {
   SharedTail,
   type SharedTailOptions,
 } from './lib/shared-tail.ts';
+export { parseSince } from './lib/since.ts';
 export {
   type EndReason,
   type PartitionProgress,

@@ -3,10 +3,13 @@
 // A command-line client for any kafka-sse-bridge stream: prints each event's
 // JSON on its own line (pipe it to jq), or with --count a count and rate per
 // second. A dropped connection is resumed with Last-Event-ID, so nothing is
-// lost or repeated; Ctrl-C prints the id to resume from later.
+// lost or repeated; Ctrl-C prints the id to resume from later. When the server
+// cannot be reached it says why, and gives up after --max-attempts tries in a
+// row. Piped into `head`, it stops quietly once `head` has read enough.
 //
 //   node examples/client.js demo.wiki-edits
 //   node examples/client.js --since 10m --count demo.wiki-edits
+//   node examples/client.js demo.wiki-edits | head -n 5
 //   node examples/client.js --url 'https://stream.example.org/v2/stream/a,b'
 //
 // Uses the `eventsource` package (v4): npm install eventsource
@@ -21,7 +24,12 @@ const USAGE = `usage: node examples/client.js [options] <topic>[,<topic>…]
   --since TIME          start at TIME: ms since the epoch, an ISO-8601 date, or a duration ago (30s, 10m, 2h, 1d)
   --last-event-id ID    resume after the event with this id (as printed on exit)
   --count               print a count and the rate every second instead of the events
-  -h, --help            this help`;
+  --max-attempts N      give up (exit 1) after N connection attempts in a row fail; 0: never give up
+                        (default $STREAM_MAX_ATTEMPTS or 5)
+  -h, --help            this help
+
+Exit status: 0 on Ctrl-C or when the reader of a pipe (head) closes it; 1 when the server
+refuses the stream or cannot be reached --max-attempts times in a row; 2 for bad usage.`;
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
 /** @type {Record<string, number>} */
@@ -57,6 +65,7 @@ const { values, positionals } = (() => {
         since: { type: 'string' },
         'last-event-id': { type: 'string' },
         count: { type: 'boolean', default: false },
+        'max-attempts': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -89,9 +98,30 @@ try {
 }
 if (values.since) url.searchParams.set('since', sinceParam(values.since));
 
+const maxAttempts = (() => {
+  const raw = values['max-attempts'] ?? process.env.STREAM_MAX_ATTEMPTS ?? '5';
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isSafeInteger(n) || n < 0) {
+    usage(`--max-attempts (or STREAM_MAX_ATTEMPTS) must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+})();
+
+// `node examples/client.js … | head -n 5`: once head exits, the next write
+// fails with EPIPE. That is the reader saying "enough", not an error: stop quietly.
+process.stdout.on('error', (err) => {
+  if (/** @type {NodeJS.ErrnoException} */ (err).code !== 'EPIPE') throw err;
+  source.close();
+  process.exit(0);
+});
+
 let lastEventId = values['last-event-id'] ?? '';
 /** Body of the last non-200 answer, which EventSource itself does not expose. */
 let refusal = '';
+/** Why the last connection attempt failed before any answer (refused, DNS, TLS…). */
+let failure = '';
+/** Connection attempts in a row that did not open a stream. */
+let failedAttempts = 0;
 
 const source = new EventSource(url, {
   fetch: async (input, init) => {
@@ -100,9 +130,15 @@ const source = new EventSource(url, {
     if (lastEventId !== '' && !Object.keys(headers).some((h) => h.toLowerCase() === 'last-event-id')) {
       headers['Last-Event-ID'] = lastEventId;
     }
-    const res = await fetch(input, { ...init, headers });
-    if (res.status !== 200) refusal = await res.clone().text();
-    return res;
+    failure = '';
+    try {
+      const res = await fetch(input, { ...init, headers });
+      if (res.status !== 200) refusal = await res.clone().text();
+      return res;
+    } catch (err) {
+      failure = networkError(err);
+      throw err;
+    }
   },
 });
 
@@ -111,6 +147,7 @@ let connectedOnce = false;
 source.addEventListener('open', () => {
   console.error(connectedOnce ? 'reconnected: resuming where the stream stopped' : `connected to ${url}`);
   connectedOnce = true;
+  failedAttempts = 0;
 });
 source.addEventListener('message', (e) => {
   total++;
@@ -133,10 +170,30 @@ source.addEventListener('error', (e) => {
       `the server refused the stream${status ? ` (${status})` : ''}: ${describe(refusal) || 'no reason given'}`,
     );
     stop(1);
+  } else if (failure !== '') {
+    failedAttempts++;
+    const tries = maxAttempts === 0 ? `attempt ${failedAttempts}` : `attempt ${failedAttempts} of ${maxAttempts}`;
+    if (maxAttempts !== 0 && failedAttempts >= maxAttempts) {
+      console.error(`cannot connect to ${url}: ${failure} (${tries}); giving up`);
+      stop(1);
+    }
+    console.error(`cannot connect to ${url}: ${failure} (${tries}); retrying…`);
   } else {
     console.error('connection lost: reconnecting with Last-Event-ID…');
   }
 });
+
+/**
+ * A failed fetch() as a person reads it: undici hides the system error
+ * (ECONNREFUSED, ENOTFOUND…) in `cause`, behind a bare "fetch failed".
+ * @param {unknown} err
+ */
+function networkError(err) {
+  const cause = /** @type {{ cause?: { code?: string, message?: string } }} */ (err)?.cause;
+  if (cause?.message) return cause.message;
+  if (cause?.code) return cause.code;
+  return err instanceof Error ? err.message : String(err);
+}
 
 /** @param {string} text */
 function describe(text) {

@@ -7,7 +7,7 @@
 //   curl -N http://127.0.0.1:3000/v2/stream/my-topic
 import { pathToFileURL } from 'node:url';
 import express from 'express';
-import { kafkaSse } from 'kafka-sse-bridge';
+import { KafkaSseError, kafkaSse, parseSince } from 'kafka-sse-bridge';
 
 /**
  * @param {import('kafka-sse-bridge').KafkaSseOptions} options kafkaSse() options; `kafkaConfig` names the brokers
@@ -19,7 +19,15 @@ export function createApp(options) {
   const app = express();
 
   app.get('/v2/stream/:topics', (req, res) => {
-    const since = typeof req.query.since === 'string' ? req.query.since : undefined;
+    let since;
+    try {
+      // ?since=1767265200000 or ?since=2026-01-01T11:00:00Z, parsed as every example does.
+      since = typeof req.query.since === 'string' && req.query.since !== '' ? parseSince(req.query.since) : undefined;
+    } catch (err) {
+      if (!(err instanceof KafkaSseError)) throw err;
+      res.status(err.statusCode).json(err.toJSON());
+      return;
+    }
     const stream = kafkaSse(req, res, req.params.topics.split(','), { ...options, signal: shutdown.signal }, since);
     streams.add(stream);
     // The promise never rejects: it settles once the client is gone and the consumer released.

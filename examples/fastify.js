@@ -9,7 +9,7 @@
 //   curl -N http://127.0.0.1:3000/v2/stream/my-topic
 import { pathToFileURL } from 'node:url';
 import Fastify from 'fastify';
-import { kafkaSse } from 'kafka-sse-bridge';
+import { KafkaSseError, kafkaSse, parseSince } from 'kafka-sse-bridge';
 
 /**
  * @param {import('kafka-sse-bridge').KafkaSseOptions} options kafkaSse() options; `kafkaConfig` names the brokers
@@ -22,7 +22,15 @@ export function createApp(options) {
 
   app.get('/v2/stream/:topics', (request, reply) => {
     const { topics } = /** @type {{ topics: string }} */ (request.params);
-    const { since } = /** @type {{ since?: string }} */ (request.query);
+    const query = /** @type {{ since?: string }} */ (request.query);
+    let since;
+    try {
+      // ?since=1767265200000 or ?since=2026-01-01T11:00:00Z, parsed as every example does.
+      since = typeof query.since === 'string' && query.since !== '' ? parseSince(query.since) : undefined;
+    } catch (err) {
+      if (!(err instanceof KafkaSseError)) throw err;
+      return reply.code(err.statusCode).send(err.toJSON());
+    }
     reply.hijack();
     const stream = kafkaSse(request.raw, reply.raw, topics.split(','), { ...options, signal: shutdown.signal }, since);
     streams.add(stream);

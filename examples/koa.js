@@ -8,7 +8,7 @@
 import http from 'node:http';
 import { pathToFileURL } from 'node:url';
 import Router from '@koa/router';
-import { kafkaSse } from 'kafka-sse-bridge';
+import { KafkaSseError, kafkaSse, parseSince } from 'kafka-sse-bridge';
 import Koa from 'koa';
 
 /**
@@ -22,8 +22,17 @@ export function createApp(options) {
   const router = new Router();
 
   router.get('/v2/stream/:topics', async (ctx) => {
+    let since;
+    try {
+      // ?since=1767265200000 or ?since=2026-01-01T11:00:00Z, parsed as every example does.
+      since = typeof ctx.query.since === 'string' && ctx.query.since !== '' ? parseSince(ctx.query.since) : undefined;
+    } catch (err) {
+      if (!(err instanceof KafkaSseError)) throw err;
+      ctx.status = err.statusCode;
+      ctx.body = err.toJSON();
+      return;
+    }
     ctx.respond = false;
-    const since = typeof ctx.query.since === 'string' ? ctx.query.since : undefined;
     const topics = String(ctx.params.topics).split(',');
     const stream = kafkaSse(ctx.req, ctx.res, topics, { ...options, signal: shutdown.signal }, since);
     streams.add(stream);

@@ -11,7 +11,7 @@ import fs from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InvalidTimestampError, kafkaSse, registerMetrics, StreamLimiter, StreamRegistry } from 'kafka-sse-bridge';
+import { KafkaSseError, kafkaSse, parseSince, registerMetrics, StreamLimiter, StreamRegistry } from 'kafka-sse-bridge';
 import Kafka from 'node-rdkafka';
 import pino from 'pino';
 import { Registry } from 'prom-client';
@@ -28,9 +28,6 @@ const STATIC_FILES = new Map([
 
 /** Request headers a cross-origin EventSource or fetch() may send: Last-Event-ID on every reconnect. */
 const CORS_ALLOWED_HEADERS = 'Last-Event-ID, Accept, Cache-Control, X-Request-ID';
-
-/** `?since=` as an ISO-8601 date or date-time (with optional fraction and zone). */
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
 
 /**
  * @typedef {object} ServerConfig
@@ -201,12 +198,13 @@ export function createServer(config = {}) {
       return sendError(res, 400, 'INVALID_ASSIGNMENT', 'The topic list is not valid percent-encoding', cors);
     }
     const since = url.searchParams.get('since');
-    const atTimestamp = since === null || since === '' ? undefined : parseSince(since);
-    if (atTimestamp === null) {
-      const error = new InvalidTimestampError(
-        '?since must be milliseconds since the epoch or an ISO-8601 date (e.g. 2024-05-01T12:00:00Z)',
-      );
-      return sendJson(res, error.statusCode, error.toJSON(), cors);
+    let atTimestamp;
+    try {
+      // The library's parser: epoch ms or ISO-8601, the same in every example.
+      atTimestamp = since === null || since === '' ? undefined : parseSince(since);
+    } catch (err) {
+      if (!(err instanceof KafkaSseError)) throw err;
+      return sendJson(res, err.statusCode, err.toJSON(), { ...cors, 'Cache-Control': 'no-store' });
     }
     if (shutdown.signal.aborted) {
       return sendError(res, 503, 'SHUTTING_DOWN', 'The server is shutting down; try again shortly', {
@@ -378,23 +376,6 @@ export function createServer(config = {}) {
       return closing;
     },
   };
-}
-
-/**
- * `?since=` as milliseconds since the epoch: digits, or an ISO-8601 date.
- * Returns null for anything else (Date.parse alone would accept "1" or "May 5").
- * @param {string} value
- * @returns {number | null}
- */
-export function parseSince(value) {
-  const v = value.trim();
-  if (/^\d{1,16}$/.test(v)) {
-    const ms = Number(v);
-    return Number.isSafeInteger(ms) ? ms : null;
-  }
-  if (!ISO_8601.test(v)) return null;
-  const ms = Date.parse(v);
-  return Number.isFinite(ms) && ms >= 0 ? ms : null;
 }
 
 /**

@@ -15,6 +15,8 @@
 //   TRUST_PROXY         1: take the client address from X-Forwarded-For (one proxy in front)
 //   RETRY_MS            reconnection delay suggested to EventSource clients (default 2000)
 //   HEARTBEAT_MS        idle-stream heartbeat (default 15000)
+//   MAX_DURATION_MS     end each stream after this long, so clients reconnect (and spread over
+//                       the servers behind a load balancer); 0: never (default 0)
 //   LOG_LEVEL           pino level (default info)
 import pino from 'pino';
 import { createServer } from './server-app.js';
@@ -55,6 +57,7 @@ const app = createServer({
   trustProxy: process.env.TRUST_PROXY === '1' || process.env.TRUST_PROXY === 'true',
   retryMs: integer('RETRY_MS', 2000),
   heartbeatMs: integer('HEARTBEAT_MS', 15_000) || null,
+  maxDurationMs: integer('MAX_DURATION_MS', 0) || null,
   logger: /** @type {import('kafka-sse-bridge').Logger} */ (logger),
 });
 

@@ -1,12 +1,12 @@
 import { type BeforeApplicationShutdown, Controller, Get, Inject, Param, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { type KafkaSseOptions, kafkaSse } from 'kafka-sse-bridge';
+import { KafkaSseError, type KafkaSseOptions, kafkaSse, parseSince } from 'kafka-sse-bridge';
 
 /** Injection token of the kafkaSse() options (see StreamModule.forRoot). */
 export const KAFKA_SSE_OPTIONS = Symbol('KAFKA_SSE_OPTIONS');
 
 /**
- * `GET /v2/stream/:topics?since=<ms>`: Kafka topics as Server-Sent Events.
+ * `GET /v2/stream/:topics?since=<ms or ISO-8601>`: Kafka topics as Server-Sent Events.
  * With @Res() Nest leaves the response to the handler, which hands Express's
  * req and res (Node's own objects) to kafkaSse().
  */
@@ -26,7 +26,22 @@ export class StreamController implements BeforeApplicationShutdown {
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
-    const stream = kafkaSse(req, res, topics.split(','), { ...this.options, signal: this.#shutdown.signal }, since);
+    let atTimestamp: number | undefined;
+    try {
+      // ?since=1767265200000 or ?since=2026-01-01T11:00:00Z, parsed as every example does.
+      atTimestamp = typeof since === 'string' && since !== '' ? parseSince(since) : undefined;
+    } catch (err) {
+      if (!(err instanceof KafkaSseError)) throw err;
+      res.status(err.statusCode).json(err.toJSON());
+      return Promise.resolve();
+    }
+    const stream = kafkaSse(
+      req,
+      res,
+      topics.split(','),
+      { ...this.options, signal: this.#shutdown.signal },
+      atTimestamp,
+    );
     this.#streams.add(stream);
     // The promise never rejects: it settles once the client is gone and the consumer released.
     void stream.finally(() => this.#streams.delete(stream));

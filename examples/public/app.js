@@ -1,11 +1,20 @@
 // @ts-check
-// The live page: pick topics, watch events arrive, pause, filter. One
-// EventSource carries every selected topic (browsers allow 6 connections per
-// origin), and reconnects by itself with Last-Event-ID, so a dropped connection
-// or a server restart loses nothing and repeats nothing.
+// The live page: search and pick topics, watch events arrive, pause, filter,
+// and see each topic's rate over the last minute. One EventSource carries every
+// selected topic (browsers allow 6 HTTP/1.1 connections per origin), and
+// reconnects by itself with Last-Event-ID, so a dropped connection or a server
+// restart loses nothing and repeats nothing.
 
-/** Most rows kept on the page; older ones are dropped. */
+/** Most rows kept on the page, and most events held while paused; older ones are dropped. */
 const MAX_ROWS = 500;
+/** Seconds of history in the rate chart. */
+const CHART_SECONDS = 60;
+/** The chart's drawing box (the SVG's viewBox); it stretches to the page's width. */
+const CHART_WIDTH = 600;
+const CHART_HEIGHT = 120;
+/** One colour per topic, in the order topics first send an event. */
+const CHART_COLORS = ['#2f6fde', '#d03a3a', '#1f9d55', '#c77c02', '#8e44ad', '#16a2b8', '#6a7285', '#e0559b'];
+const SVG_NS = 'http://www.w3.org/2000/svg';
 /** Most rows added per animation frame, so a burst never freezes the page. */
 const ROWS_PER_FRAME = 200;
 /** Window of the rate display. */
@@ -26,6 +35,14 @@ const ui = {
   status: byId('status'),
   form: /** @type {HTMLFormElement} */ (byId('controls')),
   topics: byId('topics'),
+  topicSearch: /** @type {HTMLInputElement} */ (byId('topic-search')),
+  topicCount: byId('topic-count'),
+  pauseCap: byId('pause-cap'),
+  dropped: byId('dropped'),
+  droppedCount: byId('dropped-count'),
+  chart: byId('chart'),
+  chartSvg: /** @type {SVGSVGElement} */ (/** @type {unknown} */ (byId('rate-chart'))),
+  legend: byId('chart-legend'),
   refresh: /** @type {HTMLButtonElement} */ (byId('refresh')),
   since: /** @type {HTMLSelectElement} */ (byId('since')),
   connect: /** @type {HTMLButtonElement} */ (byId('connect')),
@@ -57,6 +74,12 @@ const state = {
   /** [time, total] samples for the rate. @type {[number, number][]} */
   samples: [],
   filter: '',
+  /** Events pushed out of the queue while paused (the queue holds MAX_ROWS). */
+  droppedWhilePaused: 0,
+  /** Per topic, events received in each of the last CHART_SECONDS seconds (oldest first). @type {Map<string, number[]>} */
+  perSecond: new Map(),
+  /** The second (since the epoch) of the last bucket of `perSecond`. */
+  chartSecond: Math.floor(Date.now() / 1000),
 };
 
 // ---- status and notices ----
@@ -86,9 +109,20 @@ function hideNotice() {
 
 // ---- topics ----
 
+/** The topics named in the page's `?topics=` (as links and bookmarks carry them). */
+function topicsInUrl() {
+  return (new URLSearchParams(location.search).get('topics') ?? '').split(',').filter(Boolean);
+}
+
+/**
+ * Lists the server's topics, the chosen ones first (so a choice never hides
+ * below the fold of a long list). Resolves with the names listed, or
+ * undefined when the list could not be loaded.
+ * @returns {Promise<Set<string> | undefined>}
+ */
 async function loadTopics() {
   ui.topics.textContent = 'loading…';
-  const wanted = new Set(new URLSearchParams(location.search).get('topics')?.split(',') ?? []);
+  const wanted = new Set(topicsInUrl());
   for (const box of selectedBoxes()) wanted.add(box.value);
   try {
     const res = await fetch('v2/topics', { headers: { Accept: 'application/json' } });
@@ -98,8 +132,10 @@ async function loadTopics() {
     const topics = body.topics;
     ui.topics.replaceChildren();
     if (topics.length === 0) ui.topics.textContent = 'No topics yet: produce to one and reload.';
-    for (const t of topics) {
+    const ordered = [...topics.filter((t) => wanted.has(t.name)), ...topics.filter((t) => !wanted.has(t.name))];
+    for (const t of ordered) {
       const label = document.createElement('label');
+      label.dataset.topic = t.name.toLowerCase();
       const box = document.createElement('input');
       box.type = 'checkbox';
       box.name = 'topic';
@@ -110,9 +146,27 @@ async function loadTopics() {
       label.append(box, ` ${t.name} `, count);
       ui.topics.append(label);
     }
+    searchTopics();
+    return new Set(topics.map((t) => t.name));
   } catch (err) {
     ui.topics.textContent = `Could not list topics: ${err instanceof Error ? err.message : String(err)}`;
+    ui.topicCount.textContent = '';
+    return undefined;
   }
+}
+
+/** Shows the topics whose name contains the search text; chosen topics always stay in view. */
+function searchTopics() {
+  const query = ui.topicSearch.value.trim().toLowerCase();
+  const labels = Array.from(ui.topics.querySelectorAll('label'), (el) => /** @type {HTMLLabelElement} */ (el));
+  let shown = 0;
+  for (const label of labels) {
+    const box = label.querySelector('input');
+    label.hidden = query !== '' && !box?.checked && !(label.dataset.topic ?? '').includes(query);
+    if (!label.hidden) shown++;
+  }
+  ui.topicCount.textContent =
+    query === '' ? `${labels.length} topic${labels.length === 1 ? '' : 's'}` : `${shown} of ${labels.length} shown`;
 }
 
 /** @returns {HTMLInputElement[]} */
@@ -142,6 +196,9 @@ function connect() {
 
   const source = new EventSource(url);
   state.source = source;
+  // Every chosen topic gets its line at once, flat until it sends something.
+  for (const topic of topics) state.perSecond.set(topic, new Array(CHART_SECONDS).fill(0));
+  drawChart();
   state.resumes = 0;
   state.dropped = false;
   setStatus('connecting', 'connecting…');
@@ -231,6 +288,7 @@ function receive(data) {
     message._kafka ?? {}
   );
   state.total++;
+  countForChart(meta.topic ?? '?');
   state.queue.push({
     topic: meta.topic ?? '?',
     partition: meta.partition ?? -1,
@@ -239,8 +297,12 @@ function receive(data) {
     json: data,
     message,
   });
-  // Older queued events would be pushed off the page anyway.
-  if (state.queue.length > MAX_ROWS) state.queue.splice(0, state.queue.length - MAX_ROWS);
+  // Older queued events would be pushed off the page anyway; while paused, say how many went.
+  if (state.queue.length > MAX_ROWS) {
+    const over = state.queue.length - MAX_ROWS;
+    state.queue.splice(0, over);
+    if (state.paused) state.droppedWhilePaused += over;
+  }
   if (!state.paused) requestDraw();
 }
 
@@ -346,6 +408,9 @@ function clearEvents() {
   state.queue = [];
   state.total = 0;
   state.samples = [];
+  state.perSecond.clear();
+  ui.legend.replaceChildren();
+  ui.chartSvg.replaceChildren();
   setPaused(false);
   updateCounts();
 }
@@ -357,6 +422,8 @@ function updateCounts() {
   ui.shown.textContent = String(shown);
   ui.waiting.hidden = !state.paused;
   ui.waitingCount.textContent = String(state.queue.length);
+  ui.dropped.hidden = state.droppedWhilePaused === 0;
+  ui.droppedCount.textContent = String(state.droppedWhilePaused);
 }
 
 /** @param {boolean} paused */
@@ -364,6 +431,7 @@ function setPaused(paused) {
   state.paused = paused;
   ui.pause.textContent = paused ? 'Resume' : 'Pause';
   ui.pause.setAttribute('aria-pressed', String(paused));
+  if (paused) state.droppedWhilePaused = 0;
   if (!paused) requestDraw();
   updateCounts();
 }
@@ -379,7 +447,81 @@ setInterval(() => {
   if (state.paused) updateCounts();
 }, 500);
 
+// ---- the rate chart: events per second per topic, drawn as inline SVG ----
+
+/** Moves every topic's window forward to the current second, with zeros for quiet seconds. */
+function advanceChart() {
+  const now = Math.floor(Date.now() / 1000);
+  const steps = Math.min(now - state.chartSecond, CHART_SECONDS);
+  if (steps <= 0) return;
+  state.chartSecond = now;
+  for (const counts of state.perSecond.values()) {
+    counts.push(...new Array(steps).fill(0));
+    counts.splice(0, counts.length - CHART_SECONDS);
+  }
+}
+
+/** @param {string} topic */
+function countForChart(topic) {
+  advanceChart();
+  let counts = state.perSecond.get(topic);
+  if (!counts) {
+    counts = new Array(CHART_SECONDS).fill(0);
+    state.perSecond.set(topic, counts);
+  }
+  counts[counts.length - 1] = (counts.at(-1) ?? 0) + 1;
+}
+
+function drawChart() {
+  advanceChart();
+  ui.chart.hidden = state.source === undefined && state.perSecond.size === 0;
+  let peak = 1;
+  for (const counts of state.perSecond.values()) peak = Math.max(peak, ...counts);
+  const step = CHART_WIDTH / (CHART_SECONDS - 1);
+  const lines = [];
+  const legend = [];
+  let index = 0;
+  for (const [topic, counts] of state.perSecond) {
+    const color = CHART_COLORS[index++ % CHART_COLORS.length] ?? '#000';
+    const line = document.createElementNS(SVG_NS, 'polyline');
+    line.setAttribute(
+      'points',
+      counts
+        .map((n, i) => `${(i * step).toFixed(1)},${(CHART_HEIGHT - 2 - (n / peak) * (CHART_HEIGHT - 6)).toFixed(1)}`)
+        .join(' '),
+    );
+    line.setAttribute('fill', 'none');
+    line.setAttribute('stroke', color);
+    line.setAttribute('stroke-width', '2');
+    line.setAttribute('vector-effect', 'non-scaling-stroke');
+    line.dataset.topic = topic;
+    line.dataset.events = String(counts.reduce((a, b) => a + b, 0));
+    lines.push(line);
+
+    const item = document.createElement('li');
+    item.dataset.topic = topic;
+    const swatch = document.createElement('span');
+    swatch.className = 'swatch';
+    swatch.style.background = color;
+    // The last full second, not the one still being counted.
+    const now = counts.at(-2) ?? 0;
+    item.append(swatch, ` ${topic} `, Object.assign(document.createElement('small'), { textContent: `${now}/s` }));
+    legend.push(item);
+  }
+  ui.chartSvg.replaceChildren(...lines);
+  ui.legend.replaceChildren(...legend);
+  ui.chartSvg.dataset.peak = String(peak);
+  const caption = ui.chart.querySelector('figcaption');
+  if (caption) caption.textContent = `Events per second, last minute, by topic (peak ${peak}/s)`;
+}
+
+setInterval(drawChart, 1000);
+
 // ---- wiring ----
+
+ui.pauseCap.textContent =
+  `Pause stops drawing, not receiving: it holds the newest ${MAX_ROWS} events and drops older ones. ` +
+  `The list shows the newest ${MAX_ROWS} events.`;
 
 ui.form.addEventListener('submit', (e) => {
   e.preventDefault();
@@ -389,6 +531,16 @@ ui.disconnect.addEventListener('click', disconnect);
 ui.pause.addEventListener('click', () => setPaused(!state.paused));
 ui.filter.addEventListener('input', applyFilter);
 ui.refresh.addEventListener('click', () => void loadTopics());
+ui.topicSearch.addEventListener('input', searchTopics);
+ui.topics.addEventListener('change', searchTopics);
 
-await loadTopics();
-if (new URLSearchParams(location.search).has('topics') && selectedBoxes().length > 0) connect();
+const listed = await loadTopics();
+const requested = topicsInUrl();
+const unknown = listed ? requested.filter((t) => !listed.has(t)) : [];
+if (unknown.length > 0) {
+  showNotice(
+    `Unknown topic${unknown.length === 1 ? '' : 's'} in the address (?topics=): ${unknown.join(', ')}. ` +
+      'This server has no such topic, or does not serve it: pick topics from the list.',
+    'error',
+  );
+} else if (requested.length > 0 && selectedBoxes().length > 0) connect();

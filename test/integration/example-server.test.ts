@@ -3,6 +3,7 @@
 // the command-line client and the shutdown.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
@@ -339,5 +340,96 @@ describe('example server (examples/server-app.js)', function () {
     child.kill('SIGINT');
     assert.equal(await exited, 0);
     assert.match(stderr, /last event id \(resume with --last-event-id\):\n\[\{"topic"/);
+  });
+
+  /** Runs a shell command line (a real pipeline, as a user types it) and collects its output. */
+  function shell(line: string, env: Record<string, string> = {}) {
+    const child = spawn('bash', ['-c', line], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
+    children.push(child);
+    const out = { stdout: '', stderr: '' };
+    child.stdout.setEncoding('utf8').on('data', (c: string) => {
+      out.stdout += c;
+    });
+    child.stderr.setEncoding('utf8').on('data', (c: string) => {
+      out.stderr += c;
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    return { child, out, exited };
+  }
+
+  /** A port nothing listens on: listened on, then closed. */
+  async function closedPort(): Promise<number> {
+    const probe = net.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as net.AddressInfo;
+    await new Promise((resolve) => probe.close(resolve));
+    return port;
+  }
+
+  it('examples/client.js piped into head stops quietly (status 0, no EPIPE trace) once head has read enough', async () => {
+    const topic = uniqueTopic('example-client-head');
+    await createTopic(topic, 1);
+    await start();
+    // PIPESTATUS[0]: the client's own exit status, not head's.
+    const run = shell(
+      `node examples/client.js --server ${url} ${topic} | head -n 3; echo "client=\${PIPESTATUS[0]}" >&2`,
+    );
+    await waitFor(() => run.out.stderr.includes('connected to'), 10_000, 'the client to connect');
+    await produce(
+      topic,
+      [0, 1, 2, 3, 4].map((n) => ({ value: json(n) })),
+    );
+    await waitFor(() => run.out.stdout.split('\n').filter(Boolean).length === 3, 10_000, 'head to print three lines');
+    // head has exited; the next events meet a closed pipe.
+    await produce(
+      topic,
+      [5, 6, 7, 8, 9].map((n) => ({ value: json(n) })),
+    );
+    assert.equal(await run.exited, 0);
+    assert.deepEqual(
+      run.out.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { n: number }).n),
+      [0, 1, 2],
+    );
+    assert.match(run.out.stderr, /^client=0$/m, run.out.stderr);
+    assert.doesNotMatch(run.out.stderr, /EPIPE|Error|at /, 'no stack trace');
+    await waitFor(() => app?.openStreams() === 0, 10_000, 'the client to have closed its stream');
+  });
+
+  it('examples/client.js names the URL and the error when it cannot connect, and gives up after --max-attempts', async function () {
+    this.timeout(20_000);
+    const port = await closedPort();
+    const target = `http://127.0.0.1:${port}`;
+    const started = Date.now();
+    const run = shell(`node examples/client.js --server ${target} --max-attempts 2 some-topic`);
+    const status = await run.exited;
+    assert.equal(status, 1);
+    const lines = run.out.stderr.trim().split('\n');
+    assert.deepEqual(lines, [
+      `cannot connect to ${target}/v2/stream/some-topic: connect ECONNREFUSED 127.0.0.1:${port} (attempt 1 of 2); retrying…`,
+      `cannot connect to ${target}/v2/stream/some-topic: connect ECONNREFUSED 127.0.0.1:${port} (attempt 2 of 2); giving up`,
+    ]);
+    assert.equal(run.out.stdout, '');
+    // EventSource's own wait between attempts (3 s): bounded, not a tight loop.
+    assert.ok(Date.now() - started >= 2500, 'waited between attempts');
+  });
+
+  it('examples/client.js takes the attempt limit from STREAM_MAX_ATTEMPTS, and refuses a bad one', async () => {
+    const port = await closedPort();
+    const once = shell(`node examples/client.js --server http://127.0.0.1:${port} t`, { STREAM_MAX_ATTEMPTS: '1' });
+    assert.equal(await once.exited, 1);
+    assert.match(once.out.stderr, /\(attempt 1 of 1\); giving up\n$/);
+    const bad = shell(`node examples/client.js --server http://127.0.0.1:${port} --max-attempts 2.5 t`);
+    assert.equal(await bad.exited, 2);
+    assert.match(
+      bad.out.stderr,
+      /^client: --max-attempts \(or STREAM_MAX_ATTEMPTS\) must be a non-negative integer, got "2.5"/,
+    );
   });
 });

@@ -13,6 +13,7 @@ import { createApp as createKoaApp } from '../../examples/koa.js';
 import { StreamModule } from '../../examples/nestjs/app.module.ts';
 import { type KafkaSseOptions, type Logger, openConsumerCount } from '../../index.ts';
 import { brokers, createTopic, produce, uniqueTopic } from '../helpers/kafka.ts';
+import { openStream } from '../helpers/sse-client.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /** An example app listening on a free port, with the node:http server under it. */
@@ -146,6 +147,44 @@ for (const [name, start] of Object.entries(FRAMEWORKS)) {
       assert.equal(openConsumerCount(), 0);
     });
 
+    it('starts at ?since= given as epoch milliseconds or as ISO-8601, like the example server', async () => {
+      const topic = uniqueTopic(`framework-${name}-since-ok`);
+      await createTopic(topic, 1);
+      const now = Date.now();
+      await produce(topic, [
+        { value: JSON.stringify({ n: 0 }), timestamp: now - 3 * 3_600_000 },
+        { value: JSON.stringify({ n: 1 }), timestamp: now - 3_600_000 },
+        { value: JSON.stringify({ n: 2 }), timestamp: now - 60_000 },
+      ]);
+      app = await start({
+        kafkaConfig: { 'metadata.broker.list': brokers() },
+        logger: pino({ level: 'silent' }) as unknown as Logger,
+      });
+      const twoHoursAgo = now - 2 * 3_600_000;
+      // Whole seconds with a zone, as people type it; and the same instant one hour east.
+      const iso = new Date(twoHoursAgo).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      const east = new Date(twoHoursAgo + 3_600_000).toISOString().replace(/\.\d{3}Z$/, '+01:00');
+      for (const since of [String(twoHoursAgo), iso, east]) {
+        const client = await openStream(`${app.url}/v2/stream/${topic}?since=${encodeURIComponent(since)}`);
+        try {
+          assert.equal(client.status, 200, `since=${since}`);
+          await client.until(() => client.messages().length >= 2, 10_000, `two messages since=${since}`);
+          assert.deepEqual(
+            client.messages().map((e) => (JSON.parse(e.data) as { n: number }).n),
+            [1, 2],
+            `since=${since}`,
+          );
+        } finally {
+          client.close();
+        }
+      }
+      // The form the demo prints: accepted (a stream, not a 400).
+      const client = await openStream(`${app.url}/v2/stream/${topic}?since=2026-01-01T11:00:00Z`);
+      client.close();
+      assert.equal(client.status, 200);
+      assert.equal(client.headers['content-type'], 'text/event-stream; charset=utf-8');
+    });
+
     it('answers a malformed ?since= with 400 and a JSON body', async () => {
       const topic = uniqueTopic(`framework-${name}-since`);
       await createTopic(topic, 1);
@@ -153,10 +192,16 @@ for (const [name, start] of Object.entries(FRAMEWORKS)) {
         kafkaConfig: { 'metadata.broker.list': brokers() },
         logger: pino({ level: 'silent' }) as unknown as Logger,
       });
-      const res = await fetch(`${app.url}/v2/stream/${topic}?since=tomorrow`);
-      assert.equal(res.status, 400);
-      assert.equal(res.headers.get('content-type'), 'application/json; charset=utf-8');
-      assert.equal(((await res.json()) as { code: string }).code, 'INVALID_TIMESTAMP');
+      const base = app.url;
+      for (const since of ['tomorrow', '2026-01-01T11:00:00', '2026-02-30']) {
+        const res: Response = await fetch(`${base}/v2/stream/${topic}?since=${encodeURIComponent(since)}`);
+        assert.equal(res.status, 400, `since=${since}`);
+        assert.equal(res.headers.get('content-type'), 'application/json; charset=utf-8');
+        const body = (await res.json()) as { code: string; message: string; status: number };
+        assert.equal(body.code, 'INVALID_TIMESTAMP');
+        assert.equal(body.status, 400);
+        assert.match(body.message, /^\?since must be milliseconds since the epoch or an ISO-8601 date/);
+      }
     });
   });
 }
