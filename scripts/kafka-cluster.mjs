@@ -24,6 +24,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { alive, classpath, javaArgs, readPid, tail, which } from './kafka.mjs';
@@ -284,6 +285,23 @@ export async function clusterStatus(s = clusterSettings()) {
   // Up: every node answers and sees all three brokers (a fenced broker is left out of metadata).
   const up = nodes.every((n) => n.brokersSeen === s.nodes.length);
   return { up, nodes, brokers: s.brokers };
+}
+
+function portFree(port) {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, HOST, () => srv.close(() => resolve(true)));
+  });
+}
+
+/** Whether every port of the cluster is free or held by one of its own nodes (started by this script). */
+export async function clusterPortsUsable(s = clusterSettings()) {
+  for (const n of s.nodes) {
+    if (nodePid(n) !== undefined) continue;
+    for (const port of [n.port, n.controllerPort, n.saslSslPort]) if (!(await portFree(port))) return false;
+  }
+  return true;
 }
 
 function prepare(s) {

@@ -72,6 +72,11 @@ interface Figures {
   faultP99Ms: number;
   addedP99Ms: number;
   faultMaxMs: number;
+  /** p99 of produce → acks=all acknowledgement, in ms: the part of the latency the consumer side cannot help. */
+  ackBaselineP99Ms: number;
+  ackFaultP99Ms: number;
+  /** The longest time a live client went without a message, in ms (the stall watchdog needs 10-15 s). */
+  longestGapMs: number;
   messages: number;
   durationS: number;
 }
@@ -99,8 +104,8 @@ describe('cluster: leader moves under 100 live and 2 replaying clients', functio
    */
   async function scenario(
     name: string,
-    fault: (ctx: { topic: string; doomed: number }) => Promise<void>,
-  ): Promise<Figures> {
+    fault: (ctx: { topic: string; doomed: number }) => Promise<Record<string, number>>,
+  ): Promise<Figures & Record<string, unknown>> {
     const started = Date.now();
     const topic = uniqueTopic(`cluster-${name}`);
     await cluster.createTopic(topic, PARTITIONS);
@@ -132,8 +137,13 @@ describe('cluster: leader moves under 100 live and 2 replaying clients', functio
       heartbeatMs: 5000,
     });
     const fromStart = Array.from({ length: PARTITIONS }, (_, partition) => ({ topic, partition, offset: 0 }));
+    const busyPartitions = fromStart.filter((a) => busy[a.partition]);
     bridge = await startBridge((req) => ({
-      assignments: req.url?.startsWith('/replay') ? fromStart : [topic],
+      assignments: req.url?.startsWith('/replay-busy')
+        ? busyPartitions
+        : req.url?.startsWith('/replay')
+          ? fromStart
+          : [topic],
       options,
     }));
 
@@ -150,26 +160,42 @@ describe('cluster: leader moves under 100 live and 2 replaying clients', functio
     // A live stream starts at the end: every one must be open before the first live message is produced.
     await waitFor(() => live.every((c) => c.connected()), 60_000, 'every live client connected');
     await sleep(1000);
-    const replaying = Array.from(
-      { length: REPLAYING },
-      (_, i) =>
-        new RawSseClient(
-          `replay${i}`,
-          `${bridge?.url}/replay?c=${i}`,
-          new SequenceCheck(new Array<number>(PARTITIONS).fill(0)),
-          REPLAY_RATE,
+    // One replays every partition; the other only those whose leader the fault
+    // takes away, so its private consumer loses every leader it reads from.
+    const zeros = new Array<number>(PARTITIONS).fill(0);
+    const replaying = [
+      new RawSseClient('replay-all', `${bridge.url}/replay`, new SequenceCheck(zeros), REPLAY_RATE),
+      new RawSseClient(
+        'replay-busy',
+        `${bridge.url}/replay-busy`,
+        new SequenceCheck(
+          zeros,
+          undefined,
+          busyPartitions.map((a) => a.partition),
         ),
-    );
+        REPLAY_RATE / 4,
+      ),
+    ];
+    assert.equal(replaying.length, REPLAYING);
     clients.push(...replaying);
 
     let phase: number = PHASE.warmup;
     let producing = true;
     const acks: Promise<Ack>[] = [];
+    const ackHistograms = PHASE_NAMES.map(() => new LatencyHistogram());
+    const send = (p: number): Promise<Ack> => {
+      const ph = phase;
+      const at = Date.now();
+      return cluster.produce(topic, p, payload(p, take(p), ph)).then((ack) => {
+        ackHistograms[ph]?.add(Date.now() - at);
+        return ack;
+      });
+    };
     const producer = (async () => {
       for (let tick = 0; producing; tick++) {
         for (let p = 0; p < PARTITIONS; p++) {
           const count = busy[p] ? BUSY_PER_TICK : tick % QUIET_EVERY_TICKS === 0 ? 1 : 0;
-          for (let i = 0; i < count; i++) acks.push(cluster.produce(topic, p, payload(p, take(p), phase)));
+          for (let i = 0; i < count; i++) acks.push(send(p));
         }
         await sleep(TICK_MS);
       }
@@ -179,7 +205,7 @@ describe('cluster: leader moves under 100 live and 2 replaying clients', functio
     phase = PHASE.baseline;
     await sleep(10_000);
     phase = PHASE.fault;
-    await fault({ topic, doomed });
+    const faultFigures = await fault({ topic, doomed });
     phase = PHASE.after;
     await sleep(5000);
     producing = false;
@@ -197,7 +223,7 @@ describe('cluster: leader moves under 100 live and 2 replaying clients', functio
 
     const baselineP99Ms = histograms[PHASE.baseline]?.quantile(0.99) ?? 0;
     const faultP99Ms = histograms[PHASE.fault]?.quantile(0.99) ?? 0;
-    const figures: Figures = {
+    const figures: Figures & Record<string, unknown> = {
       scenario: name,
       lost: all.reduce((s, c) => s + c.check.missing(seq), 0),
       duplicated: all.reduce((s, c) => s + c.check.duplicated, 0),
@@ -210,6 +236,10 @@ describe('cluster: leader moves under 100 live and 2 replaying clients', functio
       faultP99Ms,
       addedP99Ms: Math.max(0, faultP99Ms - baselineP99Ms),
       faultMaxMs: Math.round(histograms[PHASE.fault]?.max ?? 0),
+      ackBaselineP99Ms: ackHistograms[PHASE.baseline]?.quantile(0.99) ?? 0,
+      ackFaultP99Ms: ackHistograms[PHASE.fault]?.quantile(0.99) ?? 0,
+      longestGapMs: Math.max(...live.map((c) => c.check.longestGapMs)),
+      ...faultFigures,
       messages: seq.reduce((a, b) => a + b, 0),
       durationS: Math.round((Date.now() - started) / 1000),
     };
@@ -237,6 +267,7 @@ describe('cluster: leader moves under 100 live and 2 replaying clients', functio
 
   it('SIGKILL of the leader of the busiest partitions, then its restart: every message once, in order, no reconnect', async () => {
     const f = await scenario('leader-kill', async ({ topic, doomed }) => {
+      const killedAt = Date.now();
       await cluster.kill(doomed);
       // The controller fences the dead node after broker.session.timeout.ms (6 s) and elects new leaders.
       await waitFor(
@@ -244,21 +275,25 @@ describe('cluster: leader moves under 100 live and 2 replaying clients', functio
         60_000,
         `new leaders for the partitions node ${doomed} led`,
       );
+      const electionMs = Date.now() - killedAt;
       await sleep(3000);
       await cluster.restart(doomed);
       await cluster.waitForFullIsr(topic, PARTITIONS);
+      return { electionMs, rejoinedMs: Date.now() - killedAt };
     });
     judge(f);
   });
 
   it('rolling restart of all three brokers, one at a time: every message once, in order, no reconnect', async () => {
     const f = await scenario('rolling-restart', async ({ topic }) => {
+      const began = Date.now();
       for (const id of cluster.nodeIds) {
         await cluster.stop(id);
         await cluster.restart(id);
         await cluster.waitForFullIsr(topic, PARTITIONS);
         await sleep(2000);
       }
+      return { rollingMs: Date.now() - began };
     });
     judge(f);
   });

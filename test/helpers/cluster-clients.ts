@@ -61,10 +61,16 @@ export class SequenceCheck {
   unreadable = 0;
   /** Latency histograms by phase, or undefined to skip latency (replaying clients). */
   readonly #latency: LatencyHistogram[] | undefined;
+  /** The partitions this client reads (all when undefined). */
+  readonly #only: ReadonlySet<number> | undefined;
+  /** The longest time between two messages, in ms, and when it ended. */
+  longestGapMs = 0;
+  #lastAt = 0;
 
-  constructor(startAt: readonly number[], latency?: LatencyHistogram[]) {
+  constructor(startAt: readonly number[], latency?: LatencyHistogram[], only?: readonly number[]) {
     this.next = [...startAt];
     this.#latency = latency;
+    this.#only = only ? new Set(only) : undefined;
   }
 
   add(data: string, receivedAt: number): void {
@@ -74,6 +80,9 @@ export class SequenceCheck {
       return;
     }
     this.received++;
+    if (this.#lastAt > 0 && receivedAt - this.#lastAt > this.longestGapMs)
+      this.longestGapMs = receivedAt - this.#lastAt;
+    this.#lastAt = receivedAt;
     const expected = this.next[m.p] ?? 0;
     if (m.n < expected) {
       this.duplicated++;
@@ -86,12 +95,15 @@ export class SequenceCheck {
 
   /** Whether every partition has reached `counts` (messages 0 … count - 1). */
   reached(counts: readonly number[]): boolean {
-    return counts.every((c, p) => (this.next[p] ?? 0) >= c);
+    return counts.every((c, p) => this.#only?.has(p) === false || (this.next[p] ?? 0) >= c);
   }
 
   /** Messages of `counts` this client never got, gaps included. */
   missing(counts: readonly number[]): number {
-    return this.lost + counts.reduce((sum, c, p) => sum + Math.max(0, c - (this.next[p] ?? 0)), 0);
+    return (
+      this.lost +
+      counts.reduce((sum, c, p) => sum + (this.#only?.has(p) === false ? 0 : Math.max(0, c - (this.next[p] ?? 0))), 0)
+    );
   }
 }
 
