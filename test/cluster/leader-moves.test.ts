@@ -92,10 +92,13 @@ describe('cluster: leader moves under 100 live and 2 replaying clients', functio
     cluster = await testCluster();
   });
 
-  afterEach(async () => {
+  afterEach(async function () {
+    this.timeout(240_000);
     for (const c of clients.splice(0)) c.close();
     await closeBridge(bridge);
     bridge = undefined;
+    // A failed test may have left a node down: the next one needs all three.
+    await cluster.ensureAllRunning();
   });
 
   /**

@@ -118,7 +118,8 @@ describe('cluster: SASL_SSL (SCRAM-SHA-512) through kafkaConfig, credentials nev
   /** The search itself: none of the secrets in `texts`. */
   function assertNoCredentials(texts: readonly string[], what: string): void {
     const all = texts.join('\n');
-    if (process.env.SECURED_TRANSCRIPT_FILE) fs.appendFileSync(process.env.SECURED_TRANSCRIPT_FILE, `=== ${what}\n${all}\n`);
+    if (process.env.SECURED_TRANSCRIPT_FILE)
+      fs.appendFileSync(process.env.SECURED_TRANSCRIPT_FILE, `=== ${what}\n${all}\n`);
     assert.ok(all.length > 0, `${what}: something was collected`);
     for (const [name, secret] of [
       ['the password', password],

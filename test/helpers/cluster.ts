@@ -139,6 +139,11 @@ export class TestCluster {
     await startNode(this.settings, nodeId, { timeoutMs: 120_000 });
   }
 
+  /** Starts any node a test left stopped, and waits until all three answer and see each other. */
+  async ensureAllRunning(): Promise<void> {
+    await startCluster(this.settings, { quiet: true, timeoutMs: 180_000 });
+  }
+
   /** Adds a SCRAM-SHA-512 user the SASL_SSL listeners accept. */
   addScramUser(user: string, password: string): void {
     addScramUser(this.settings, user, password);
