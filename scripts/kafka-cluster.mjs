@@ -163,12 +163,11 @@ function ensureTls(s) {
   fs.writeFileSync(s.keystorePasswordFile, `${password}\n`, { mode: 0o600 });
 }
 
-function writeNodeConfig(s, n) {
-  fs.mkdirSync(n.logDir, { recursive: true });
+/** The server.properties of node `n` (pure: the keystore password is passed in). */
+export function nodeProperties(s, n, keystorePassword) {
   const voters = s.nodes.map((x) => `${x.id}@${HOST}:${x.controllerPort}`).join(',');
-  const keystorePassword = fs.readFileSync(s.keystorePasswordFile, 'utf8').trim();
   const listeners = `PLAINTEXT://${HOST}:${n.port},CONTROLLER://${HOST}:${n.controllerPort},SASL_SSL://${HOST}:${n.saslSslPort}`;
-  const props = [
+  return [
     'process.roles=broker,controller',
     `node.id=${n.id}`,
     // A static quorum of the three nodes: formatting needs no --standalone or --initial-controllers.
@@ -209,6 +208,12 @@ function writeNodeConfig(s, n) {
     'log.flush.interval.messages=9223372036854775807',
     '',
   ].join('\n');
+}
+
+function writeNodeConfig(s, n) {
+  fs.mkdirSync(n.logDir, { recursive: true });
+  const keystorePassword = fs.readFileSync(s.keystorePasswordFile, 'utf8').trim();
+  const props = nodeProperties(s, n, keystorePassword);
   fs.writeFileSync(path.join(n.home, 'server.properties'), props, { mode: 0o600 });
   const log4j = [
     'Configuration:',
