@@ -38,7 +38,7 @@ const CORS_ALLOWED_HEADERS = 'Last-Event-ID, Accept, Cache-Control, X-Request-ID
  * @property {boolean} [trustProxy] Take the client address from the last `X-Forwarded-For` entry (set it when exactly one reverse proxy is in front). Default: `false`.
  * @property {number | null} [retryMs] `retry:` hint sent to EventSource clients. Default: `2000`.
  * @property {number | null} [heartbeatMs] Comment written on idle streams. Default: `15000`.
- * @property {import('kafka-sse-bridge').KafkaConfig} [kafkaConfig] Extra librdkafka settings for every consumer. Default: `{}`.
+ * @property {import('kafka-sse-bridge').KafkaConfig} [kafkaConfig] Extra librdkafka settings for every consumer and for the metadata client of /health and /v2/topics (security settings go here: `security.protocol`, `sasl.*`, `ssl.*`). Default: `{}`.
  * @property {number} [shutdownTimeoutMs] How long close() waits for connections before cutting them. Default: `10000`.
  * @property {import('kafka-sse-bridge').Logger} [logger] A pino logger. Default: pino at level `info`.
  * @property {string | null} [adminToken] Bearer token of `GET /admin/streams` and `DELETE /admin/streams/:id`. `null`: no admin endpoints. Default: the `ADMIN_TOKEN` environment variable, else `null`.
@@ -75,7 +75,7 @@ export function createServer(config = {}) {
   const streams = new Set();
   /** @type {Map<string, number>} */
   const streamsPerIp = new Map();
-  const metadata = new MetadataClient(brokers);
+  const metadata = new MetadataClient(brokers, config.kafkaConfig ?? {});
   // Live stats: /metrics for Prometheus, /admin/streams for operators.
   const registry = new StreamRegistry();
   const metrics = registerMetrics(registry, { promRegistry: new Registry() });
@@ -452,12 +452,18 @@ async function serveFile(req, res, file, type) {
 class MetadataClient {
   /** @type {string} */
   #brokers;
+  /** @type {import('kafka-sse-bridge').KafkaConfig} */
+  #kafkaConfig;
   /** @type {Promise<Kafka.Producer> | undefined} */
   #client;
 
-  /** @param {string} brokers */
-  constructor(brokers) {
+  /**
+   * @param {string} brokers
+   * @param {import('kafka-sse-bridge').KafkaConfig} kafkaConfig the streams' librdkafka settings (security included)
+   */
+  constructor(brokers, kafkaConfig) {
     this.#brokers = brokers;
+    this.#kafkaConfig = kafkaConfig;
   }
 
   /**
@@ -477,6 +483,7 @@ class MetadataClient {
     this.#client ??= new Promise((resolve, reject) => {
       // A producer that never produces: the lightest node-rdkafka client that answers metadata requests.
       const client = new Kafka.Producer({
+        .../** @type {Kafka.ProducerGlobalConfig} */ (this.#kafkaConfig),
         'metadata.broker.list': this.#brokers,
         'client.id': 'kafka-sse-bridge-example-metadata',
         'log.connection.close': false,

@@ -18,6 +18,9 @@
 //   MAX_DURATION_MS     end each stream after this long, so clients reconnect (and spread over
 //                       the servers behind a load balancer); 0: never (default 0)
 //   LOG_LEVEL           pino level (default info)
+//   KAFKA_CFG_<NAME>    any librdkafka setting, NAME in upper case with "." as "_", e.g.
+//                       KAFKA_CFG_SECURITY_PROTOCOL=sasl_ssl KAFKA_CFG_SASL_MECHANISMS=SCRAM-SHA-512
+//                       KAFKA_CFG_SASL_USERNAME=… KAFKA_CFG_SASL_PASSWORD=… KAFKA_CFG_SSL_CA_LOCATION=/path/ca.pem
 import pino from 'pino';
 import { createServer } from './server-app.js';
 
@@ -48,9 +51,25 @@ function integer(name, fallback) {
   return n;
 }
 
+/**
+ * librdkafka settings from KAFKA_CFG_* variables (KAFKA_CFG_SASL_USERNAME → sasl.username).
+ * @returns {Record<string, string>}
+ */
+function kafkaConfigFromEnv() {
+  /** @type {Record<string, string>} */
+  const config = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (name.startsWith('KAFKA_CFG_') && value !== undefined) {
+      config[name.slice('KAFKA_CFG_'.length).toLowerCase().replaceAll('_', '.')] = value;
+    }
+  }
+  return config;
+}
+
 const logger = pino({ name: 'example-server', level: process.env.LOG_LEVEL ?? 'info' });
 const app = createServer({
   brokers: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
+  kafkaConfig: kafkaConfigFromEnv(),
   allowedTopics: list(process.env.ALLOWED_TOPICS) ?? null,
   corsOrigins: list(process.env.CORS_ORIGINS) ?? [],
   maxStreamsPerIp: integer('MAX_STREAMS_PER_IP', 10),

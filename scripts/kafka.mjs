@@ -46,11 +46,13 @@ function fail(message) {
   throw err;
 }
 
-function which(cmd) {
+/** Whether `cmd` is on the PATH. */
+export function which(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).status === 0;
 }
 
-function readPid(s) {
+/** The pid recorded in `s.pidFile`, or undefined. */
+export function readPid(s) {
   try {
     const pid = Number(fs.readFileSync(s.pidFile, 'utf8').trim());
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;
@@ -59,7 +61,8 @@ function readPid(s) {
   }
 }
 
-function alive(pid) {
+/** Whether a process with this pid exists. */
+export function alive(pid) {
   try {
     process.kill(pid, 0);
     return true;
@@ -77,7 +80,7 @@ async function answers(s, timeoutMs = 1000) {
 }
 
 /** The broker's classpath from Maven's local repository (fetched from Maven Central on first use). */
-function classpath(s) {
+export function classpath(s) {
   const out = path.join(s.home, `classpath-${s.version ?? 'pinned'}.txt`);
   const pom = path.join(ROOT, 'docker', 'pom.xml');
   if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= fs.statSync(pom).mtimeMs) {
@@ -146,7 +149,8 @@ function writeConfig(s) {
   fs.writeFileSync(path.join(s.home, 'log4j2.yaml'), log4j);
 }
 
-function tail(file, lines = 40) {
+/** The last `lines` lines of a log file, for error messages. */
+export function tail(file, lines = 40) {
   try {
     return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
   } catch {
@@ -154,7 +158,8 @@ function tail(file, lines = 40) {
   }
 }
 
-function javaArgs(s, cp, mainClass, args) {
+/** The JVM command line of a Kafka main class run with the settings' heap, log4j file and classpath. */
+export function javaArgs(s, cp, mainClass, args) {
   return [
     `-Xmx${s.heap}`,
     '-Xms256m',

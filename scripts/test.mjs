@@ -1,24 +1,30 @@
 #!/usr/bin/env node
-// What `npm test` runs: lint, typecheck, build, then one mocha run over the unit
-// and integration tests against a Kafka broker.
+// What `npm test` runs: lint, typecheck, build, then mocha over the unit and
+// integration tests against a Kafka broker, then mocha over the cluster suite
+// against a three-node cluster.
 //
-//   node scripts/test.mjs [--only unit|integration] [--no-static] [mocha args…]
+//   node scripts/test.mjs [--only unit|integration|cluster] [--no-cluster] [--no-static] [mocha args…]
 //
-//   --only unit|integration   run one suite (unit runs need no broker)
-//   --no-static               skip lint, typecheck and build (dist/ must already exist)
-//   anything else             passed to mocha, e.g. --grep resume
+//   --only unit|integration|cluster   run one suite (unit runs need no broker)
+//   --no-cluster                      skip the cluster suite (test/cluster)
+//   --no-static                       skip lint, typecheck and build (dist/ must already exist)
+//   anything else                     passed to mocha, e.g. --grep resume
 //
 // The broker: KAFKA_BROKERS if set, else the local one from scripts/kafka.mjs,
 // started here when nothing answers and stopped afterwards only if this run
-// started it. Mocha's last line (`tests: N passed, N failed, N skipped`, from
-// test/helpers/summary-reporter.cjs) is what CI parses, so nothing is printed
-// after mocha exits.
+// started it. The cluster (scripts/kafka-cluster.mjs) likewise, in a second
+// mocha run once the first is over and its broker stopped, so the three JVMs
+// never share the machine with the integration tests. Each run's reporter
+// prints `tests: N passed, N failed, N skipped` (test/helpers/summary-reporter.cjs);
+// with two runs, one more line counting both is printed last. The last line is
+// what CI parses, so nothing is printed after it.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { brokerSettings, start, stop } from './kafka.mjs';
+import { clusterPortsUsable, clusterSettings, startCluster, stopCluster } from './kafka-cluster.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = {
@@ -29,6 +35,7 @@ const BIN = {
 const SUITES = {
   unit: 'test/unit/**/*.test.ts',
   integration: 'test/integration/**/*.test.ts',
+  cluster: 'test/cluster/**/*.test.ts',
 };
 /** How long mocha may take to exit after printing its summary, in ms. */
 const EXIT_GRACE_MS = Number(process.env.TEST_EXIT_GRACE_MS ?? 10_000);
@@ -50,13 +57,14 @@ function usage(message) {
 }
 
 function parseArgs(argv) {
-  const opts = { only: undefined, staticChecks: true, mochaArgs: [] };
+  const opts = { only: undefined, staticChecks: true, cluster: true, mochaArgs: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--no-static') opts.staticChecks = false;
+    else if (arg === '--no-cluster') opts.cluster = false;
     else if (arg === '--only' || arg.startsWith('--only=')) {
       const value = arg === '--only' ? argv[++i] : arg.slice('--only='.length);
-      if (!(value in SUITES)) usage(`--only expects unit or integration, got ${value ?? 'nothing'}`);
+      if (!(value in SUITES)) usage(`--only expects unit, integration or cluster, got ${value ?? 'nothing'}`);
       opts.only = value;
     } else opts.mochaArgs.push(arg);
   }
@@ -145,64 +153,156 @@ async function main() {
   }
 
   const env = { ...process.env };
-  let startedBroker;
-  if (opts.only !== 'unit') {
-    if (env.KAFKA_BROKERS) {
-      console.log(`\n> Kafka: ${env.KAFKA_BROKERS} (KAFKA_BROKERS)`);
-    } else {
-      try {
-        const settings = brokerSettings();
-        const result = await start(settings, { quiet: true });
-        env.KAFKA_BROKERS = result.brokers;
-        if (result.started) startedBroker = settings;
-        console.log(`\n> Kafka: ${result.brokers} (${result.started ? 'started for this run' : 'already running'})`);
-      } catch (err) {
-        console.error(`\ntest: no Kafka broker for the integration tests: ${err.message}`);
-        console.error(
-          'Start one with `npm run kafka:start`, point KAFKA_BROKERS at a cluster, or run `npm test -- --only unit`.',
-        );
-        return 1;
+  const suites = opts.only ? [opts.only] : Object.keys(SUITES).filter((k) => k !== 'cluster' || opts.cluster);
+  const ciArgs = process.env.CI && process.env.CI !== 'false' ? ['--forbid-only'] : [];
+  const ownReporter = !opts.mochaArgs.some((a) => a === '-R' || a.startsWith('--reporter'));
+  const results = [];
+
+  // First run: unit and integration tests, against the single broker.
+  const mainSpecs = suites.filter((k) => k !== 'cluster').map((k) => SUITES[k]);
+  if (mainSpecs.length > 0) {
+    let startedBroker;
+    if (suites.includes('integration')) {
+      if (env.KAFKA_BROKERS) {
+        console.log(`\n> Kafka: ${env.KAFKA_BROKERS} (KAFKA_BROKERS)`);
+      } else {
+        try {
+          const settings = brokerSettings();
+          const result = await start(settings, { quiet: true });
+          env.KAFKA_BROKERS = result.brokers;
+          if (result.started) startedBroker = settings;
+          console.log(`\n> Kafka: ${result.brokers} (${result.started ? 'started for this run' : 'already running'})`);
+        } catch (err) {
+          console.error(`\ntest: no Kafka broker for the integration tests: ${err.message}`);
+          console.error(
+            'Start one with `npm run kafka:start`, point KAFKA_BROKERS at a cluster, or run `npm test -- --only unit`.',
+          );
+          return 1;
+        }
+      }
+      if (interrupted) {
+        if (startedBroker) await stop(startedBroker, { quiet: true }).catch(() => {});
+        return signalExitCode();
       }
     }
-    if (interrupted) {
-      if (startedBroker) await stop(startedBroker, { quiet: true }).catch(() => {});
-      return signalExitCode();
-    }
+    results.push(await runMocha(mainSpecs, env, { ciArgs, mochaArgs: opts.mochaArgs, ownReporter }));
+    // Stopped before the cluster starts: the cluster run gets the machine to itself.
+    if (startedBroker) await stop(startedBroker, { quiet: true }).catch(() => {});
+    if (interrupted) return signalExitCode();
   }
 
+  // Second run: the cluster suite, against the three-node cluster, started
+  // only now so that its JVMs do not share the machine with the run above.
+  if (suites.includes('cluster')) {
+    results.push(await runClusterSuite(env, { ciArgs, mochaArgs: opts.mochaArgs, ownReporter }));
+  }
+
+  let code = results.find((r) => r.code !== 0)?.code ?? 0;
+  if (results.length > 1 && ownReporter) {
+    // One line for CI counts every suite together, and stays the last line.
+    const total = results.reduce(
+      (t, r) => ({ passed: t.passed + r.passed, failed: t.failed + r.failed, skipped: t.skipped + r.skipped }),
+      { passed: 0, failed: 0, skipped: 0 },
+    );
+    console.log(`\ntests: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
+    if (total.failed > 0 && code === 0) code = 1;
+  }
+  if (interrupted && code === 0) return signalExitCode();
+  return code;
+}
+
+/** The counts of a summary line (`tests: N passed, N failed, N skipped`). */
+function parseSummary(line) {
+  const m = /tests: (\d+) passed, (\d+) failed, (\d+) skipped/.exec(line ?? '');
+  return m ? { passed: Number(m[1]), failed: Number(m[2]), skipped: Number(m[3]) } : undefined;
+}
+
+/**
+ * One mocha run over `specs`. Resolves with its exit code and its counts; a
+ * run that died before reporting counts as one failure, a run that hung after
+ * reporting is red, and either way the summary stays the last line printed.
+ */
+async function runMocha(specs, env, { ciArgs, mochaArgs, ownReporter }) {
   const summaryFile = path.join(os.tmpdir(), `kafka-sse-bridge-tests-${process.pid}.txt`);
   fs.rmSync(summaryFile, { force: true });
-  env.TEST_SUMMARY_FILE = summaryFile;
-  const specs = opts.only ? [SUITES[opts.only]] : [SUITES.unit, SUITES.integration];
-  // A stray .only must not silently shrink a CI run to one test.
-  const ciArgs = process.env.CI && process.env.CI !== 'false' ? ['--forbid-only'] : [];
   console.log('');
-  const mocha = await run(BIN.mocha, ['--config', '.mocharc.json', ...ciArgs, ...specs, ...opts.mochaArgs], {
-    env,
+  const mocha = await run(BIN.mocha, ['--config', '.mocharc.json', ...ciArgs, ...specs, ...mochaArgs], {
+    env: { ...env, TEST_SUMMARY_FILE: summaryFile },
     summaryFile,
   });
   let code = mocha.code;
-
-  if (startedBroker) await stop(startedBroker, { quiet: true }).catch(() => {});
-
-  const ownReporter = !opts.mochaArgs.some((a) => a === '-R' || a.startsWith('--reporter'));
+  const line = fs.existsSync(summaryFile) ? fs.readFileSync(summaryFile, 'utf8').trim() : undefined;
+  fs.rmSync(summaryFile, { force: true });
+  let counts = parseSummary(line) ?? { passed: 0, failed: 0, skipped: 0 };
   if (mocha.hung) {
     // Say why the run is red, then repeat the summary so it stays the last line.
     console.error(
       `\ntest: mocha did not exit within ${EXIT_GRACE_MS} ms of finishing (a client or server left open?): killed.`,
     );
-    console.log(fs.readFileSync(summaryFile, 'utf8').trim());
+    console.log(line);
     code = 1;
-  } else if (ownReporter && !fs.existsSync(summaryFile)) {
+  } else if (ownReporter && line === undefined) {
     // Mocha dies before its reporter runs when a test file fails to load; keep
     // the last line parseable (and the run red) all the same.
     console.log(`test: mocha exited with code ${code} before reporting results`);
     console.log('tests: 0 passed, 1 failed, 0 skipped');
+    counts = { passed: 0, failed: 1, skipped: 0 };
     if (code === 0) code = 1;
   }
-  fs.rmSync(summaryFile, { force: true });
-  if (interrupted && code === 0) return signalExitCode();
-  return code;
+  return { code, ...counts };
+}
+
+/** Starts the cluster unless it runs, runs the cluster suite, stops the cluster if this run started it. */
+async function runClusterSuite(env, mochaOpts) {
+  let settings;
+  let started = false;
+  try {
+    settings = await clusterSettingsForRun();
+    const result = await startCluster(settings, { quiet: true, timeoutMs: 180_000 });
+    started = result.started;
+    console.log(`\n> Kafka cluster: ${settings.brokers} (${started ? 'started for this run' : 'already running'})`);
+  } catch (err) {
+    console.error(`\ntest: no Kafka cluster for the cluster tests: ${err.message}`);
+    console.error('Start one with `npm run kafka:cluster:start`, or skip the suite with `npm test -- --no-cluster`.');
+    console.log('tests: 0 passed, 1 failed, 0 skipped');
+    return { code: 1, passed: 0, failed: 1, skipped: 0 };
+  }
+  const clusterEnv = {
+    ...env,
+    KAFKA_CLUSTER_BROKERS: settings.brokers,
+    KAFKA_CLUSTER_PORT: String(settings.nodes[0].port),
+    KAFKA_CLUSTER_HOME_DIR: settings.home,
+  };
+  try {
+    if (interrupted) return { code: signalExitCode(), passed: 0, failed: 0, skipped: 0 };
+    return await runMocha([SUITES.cluster], clusterEnv, mochaOpts);
+  } finally {
+    if (started) await stopCluster(settings, { quiet: true }).catch(() => {});
+  }
+}
+
+/**
+ * The cluster's settings for this run: the default ports, unless they are
+ * taken by something else (a cluster left by an earlier, deleted clone, say);
+ * then the first free block of ports from 19500 up, with its own data directory.
+ */
+async function clusterSettingsForRun() {
+  const settings = clusterSettings();
+  if (process.env.KAFKA_CLUSTER_PORT || (await clusterPortsUsable(settings))) return settings;
+  for (let base = 19500; base < 29000; base += 10) {
+    const candidate = clusterSettings({
+      ...process.env,
+      KAFKA_CLUSTER_PORT: String(base),
+      KAFKA_CLUSTER_HOME_DIR: path.join(ROOT, '.kafka', `cluster-port-${base}`),
+    });
+    if (await clusterPortsUsable(candidate)) {
+      console.log(
+        `\n> Kafka cluster: ports from ${settings.nodes[0].port} are taken; this run's cluster uses ${base}.`,
+      );
+      return candidate;
+    }
+  }
+  throw new Error('no free block of ports for the cluster between 19500 and 29000');
 }
 
 main().then(
