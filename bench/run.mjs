@@ -51,7 +51,7 @@ const SCENARIOS = String(argv.scenario ?? 'replay,live,clients,ttfe').split(',')
  * --contenders or --<scenario>-contenders.
  */
 const DEFAULT_CONTENDERS = {
-  replay: ['kcat', 'bridge', 'predecessor'],
+  replay: ['kcat', 'rdkafka', 'bridge', 'predecessor'],
   live: ['kcat', 'bridge', 'predecessor'],
   // The floor last: 1,000 kcat processes are the heaviest load of the run.
   clients: ['bridge', 'predecessor', 'kcat'],
@@ -249,44 +249,91 @@ async function produceAtRate(topic, rate, seconds) {
 
 // ---- scenario 1: replay ----
 
+/**
+ * kcat reading the topic from offset 0, timed from its first message to its
+ * last: its stdout (one value per line) goes to this process, which only
+ * notes when bytes arrive and counts lines. Timing the whole process would
+ * add kcat's ~0.5 s of start-up and first fetch (NOTES.md §7); the whole
+ * process's time is kept beside it. `-u` (unbuffered output): block-buffered,
+ * kcat held the topic's last few thousand messages back until it saw the end
+ * of every partition, one fetch wait (~0.5 s) later.
+ */
 async function replayKcat(topic, partitions, count) {
-  // kcat writes to /dev/null directly: a pipe to the runner would add the runner's reading to its time.
-  const devnull = fs.openSync('/dev/null', 'w');
   const t0 = performance.now();
   // GNU time reports kcat's own CPU and peak RSS (sampling /proc would miss its last moments).
   const proc = spawn(
     '/usr/bin/time',
-    ['-f', 'TIME %U %S %M', 'kcat', '-C', '-b', BROKERS, '-t', topic, '-o', 'beginning', '-e'],
-    { stdio: ['ignore', devnull, 'pipe'] },
+    ['-f', 'TIME %U %S %M', 'kcat', '-C', '-b', BROKERS, '-t', topic, '-o', 'beginning', '-e', '-u', '-f', '%s\n'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stderr = '';
   proc.stderr.on('data', (d) => {
     stderr += d;
   });
+  let lines = 0;
+  let firstAt = null;
+  let lastAt = null;
+  proc.stdout.on('data', (chunk) => {
+    const at = performance.now();
+    firstAt ??= at;
+    for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines++;
+    if (lines >= count) lastAt ??= at;
+  });
   await new Promise((r) => proc.on('exit', r));
-  const seconds = (performance.now() - t0) / 1000;
-  fs.closeSync(devnull);
+  const wholeSeconds = (performance.now() - t0) / 1000;
   const [, user, sys, maxKb] = /TIME (\S+) (\S+) (\d+)/.exec(stderr) ?? [];
-  const res = {
-    cpuS: round(Number(user) + Number(sys), 2),
-    peakRssMb: round(Number(maxKb) / 1024, 1),
-    peakThreads: null,
-  };
   // "% Reached end of topic T [p] at offset N: exiting" per partition tells how much it read.
   const ends = [...stderr.matchAll(/\[(\d+)\] at offset (\d+)/g)].map((m) => Number(m[2]));
   const read = ends.reduce((a, b) => a + b, 0);
+  // The first chunk holds many messages already: count the window from the first message on.
+  const seconds = firstAt !== null && lastAt !== null ? (lastAt - firstAt) / 1000 : wholeSeconds;
+  const cpuS = round(Number(user) + Number(sys), 2);
   return {
     seconds: round(seconds, 3),
+    wholeSeconds: round(wholeSeconds, 3),
+    firstMessageMs: firstAt === null ? null : round(firstAt - t0),
     messages: read,
-    complete: read === count && ends.length === partitions,
+    complete: read === count && ends.length === partitions && lines === count,
     msgPerSec: round(read / seconds),
-    cpuS: res.cpuS,
-    peakRssMb: res.peakRssMb,
-    peakThreads: res.peakThreads,
+    wholeMsgPerSec: round(read / wholeSeconds),
+    cpuS,
+    usPerMessage: round((1e6 * cpuS) / Math.max(1, read), 1),
+    peakRssMb: round(Number(maxKb) / 1024, 1),
+    peakThreads: null,
   };
 }
 
-async function replaySse(server, topic, partitions, count, timeoutS) {
+/** node-rdkafka alone (bench/rdkafka-alone.mjs), batched or flowing: the Node floor. */
+async function replayRdkafka(topic, partitions, count, mode, timeoutS) {
+  const c = node('rdkafka-alone.mjs', [
+    JSON.stringify({ topic, partitions, expect: count, mode, timeoutMs: timeoutS * 1000 }),
+  ]);
+  const r = await c.next('result', (timeoutS + 30) * 1000);
+  await c.wait();
+  const wholeSeconds = (r.firstMessageMs + r.seconds * 1000) / 1000;
+  return {
+    seconds: round(r.seconds, 3),
+    firstMessageMs: r.firstMessageMs,
+    messages: r.messages,
+    complete: r.complete,
+    disorder: r.disorder,
+    msgPerSec: round(r.messages / r.seconds),
+    wholeMsgPerSec: round(r.messages / wholeSeconds),
+    cpuS: round(r.cpuS, 2),
+    usPerMessage: round((1e6 * r.cpuS) / Math.max(1, r.messages), 2),
+    windowUsPerMessage: round((1e6 * r.windowCpuS) / Math.max(1, r.messages), 2),
+    peakRssMb: r.peakRssMb,
+  };
+}
+
+/**
+ * One client reading the whole topic from offset 0 through a server. The
+ * counting client (parse 'count') gives the headline; the JSON-parsing one
+ * (parse 'json', eventsource-parser + JSON.parse) is reported beside it.
+ * Complete = every message once, each partition's offsets in order, and (SSE)
+ * the last id naming every partition's next offset.
+ */
+async function replaySse(server, topic, partitions, count, timeoutS, { format = 'sse', parse = 'count' } = {}) {
   const assign = Array.from({ length: partitions }, (_, p) => ({ topic, partition: p, offset: 0 }));
   const sampler = new ProcSampler(() => [server.serverPid], 100).start();
   const bpid = brokerPid();
@@ -294,6 +341,8 @@ async function replaySse(server, topic, partitions, count, timeoutS) {
   const c = clientScript({
     mode: 'replay',
     source: 'http',
+    format,
+    parse,
     url: streamUrl(server, { assign }),
     expect: count,
     timeoutMs: timeoutS * 1000,
@@ -306,10 +355,25 @@ async function replaySse(server, topic, partitions, count, timeoutS) {
   const res = sampler.stop();
   const brokerRes = brokerSampler?.stop();
   const seconds = r.lastMessageMs / 1000;
+  const expectedNext = await Promise.all(assign.map((a) => highWatermark(topic, a.partition)));
+  const nextOk = expectedNext.every((x, p) => r.nextOffsets[p] === x);
+  let idOk = null;
+  if (format === 'sse') {
+    try {
+      const id = JSON.parse(r.lastId);
+      idOk = expectedNext.every((x, p) => id.find((e) => e.partition === p && e.topic === topic)?.offset === x);
+    } catch {
+      idOk = false;
+    }
+  }
   return {
+    format,
+    client: parse,
     seconds: round(seconds, 3),
     messages: r.count,
-    complete: r.complete,
+    complete: r.complete && r.count === count && r.disorder === 0 && nextOk && idOk !== false,
+    disorder: r.disorder,
+    lastIdOk: idOk,
     msgPerSec: round(r.count / seconds),
     steadyMsgPerSec: round(r.count / ((r.lastMessageMs - r.firstMessageMs) / 1000)),
     wireMb: round(r.bytes / 1e6, 1),
@@ -326,8 +390,16 @@ async function replaySse(server, topic, partitions, count, timeoutS) {
   };
 }
 
+/** The run reported of several: the median rate. */
+function medianRun(runs) {
+  return runs.find((r) => r.msgPerSec === median(runs.map((x) => x.msgPerSec))) ?? runs[0];
+}
+
+/** Formats of the replay scenario (--replay-formats=sse,ndjson). */
+const REPLAY_FORMATS = String(argv['replay-formats'] ?? 'sse,ndjson').split(',');
+
 async function scenarioReplay(results) {
-  const out = { messages: S.replayMessages, messageBytes: null, topics: {} };
+  const out = { messages: S.replayMessages, messageBytes: null, formats: REPLAY_FORMATS, topics: {} };
   for (const partitions of REPLAY_PARTITIONS) {
     const topic = topicName(`replay-${partitions}p`);
     log(`replay: filling ${topic} with ${S.replayMessages} messages in ${partitions} partition(s)`);
@@ -335,29 +407,67 @@ async function scenarioReplay(results) {
     out.messageBytes = round(filled.avgSize);
     const entry = { topic, partitions, fillSeconds: round(filled.seconds, 1) };
     out.topics[`${partitions}p`] = entry;
+    const record = (key, runs, extra = {}) => {
+      for (const r of runs) r.payloadMbPerSec = round((r.msgPerSec * filled.avgSize) / 1e6, 1);
+      const best = medianRun(runs);
+      entry[key] = { ...best, runs: runs.map((r) => r.msgPerSec), ...extra };
+      log(
+        `replay ${partitions}p ${key}: ${best.msgPerSec} msg/s (${best.messages} messages in ${best.seconds} s${
+          best.complete ? '' : ', INCOMPLETE'
+        }${best.serverUsPerMessage !== undefined ? `, server ${best.serverUsPerMessage} µs/msg` : ''}${
+          best.usPerMessage !== undefined ? `, ${best.usPerMessage} µs/msg` : ''
+        }), runs ${runs.map((r) => r.msgPerSec).join(', ')}`,
+      );
+      return entry[key];
+    };
     for (const contender of contendersOf('replay')) {
-      const runs = [];
       if (contender === 'kcat') {
+        const runs = [];
         for (let i = 0; i < S.replayRuns; i++) runs.push(await replayKcat(topic, partitions, S.replayMessages));
+        record('kcat', runs);
+      } else if (contender === 'rdkafka') {
+        // Both ways node-rdkafka hands messages over; the faster one is the floor.
+        for (const mode of ['batched', 'flowing']) {
+          const runs = [];
+          for (let i = 0; i < S.replayRuns; i++) {
+            runs.push(await replayRdkafka(topic, partitions, S.replayMessages, mode, S.replayTimeoutS));
+          }
+          record(mode === 'batched' ? 'rdkafka' : 'rdkafka@flowing', runs, { mode });
+        }
       } else {
         // A run is capped at replayTimeoutS (the rate is then what arrived in that time);
         // only runs that finish well within it are repeated.
         const server = await startServer(contender);
-        for (let i = 0; i < S.replayRuns; i++) {
-          const r = await replaySse(server, topic, partitions, S.replayMessages, S.replayTimeoutS);
-          runs.push(r);
-          if (r.seconds > S.replayTimeoutS / 3) break;
+        for (const format of REPLAY_FORMATS) {
+          const key = format === 'sse' ? contender : `${contender}+ndjson`;
+          const runs = [];
+          for (let i = 0; i < S.replayRuns; i++) {
+            const r = await replaySse(server, topic, partitions, S.replayMessages, S.replayTimeoutS, { format });
+            runs.push(r);
+            if (r.seconds > S.replayTimeoutS / 3) break;
+          }
+          const rec = record(key, runs);
+          // The JSON-parsing client (what a real client costs), once, beside the counting one; not
+          // for a contender that is far slower than any client.
+          if (rec.msgPerSec > 20_000 || QUICK) {
+            const j = await replaySse(server, topic, partitions, S.replayMessages, S.replayTimeoutS, {
+              format,
+              parse: 'json',
+            });
+            rec.jsonClient = {
+              msgPerSec: j.msgPerSec,
+              complete: j.complete,
+              seconds: j.seconds,
+              clientUsPerMessage: j.clientUsPerMessage,
+              serverUsPerMessage: j.serverUsPerMessage,
+            };
+            log(
+              `replay ${partitions}p ${key} (JSON-parsing client): ${j.msgPerSec} msg/s${j.complete ? '' : ', INCOMPLETE'}`,
+            );
+          }
         }
         await server.stop();
       }
-      for (const r of runs) r.payloadMbPerSec = round((r.msgPerSec * filled.avgSize) / 1e6, 1);
-      const best = runs.find((r) => r.msgPerSec === median(runs.map((x) => x.msgPerSec))) ?? runs[0];
-      entry[contender] = { ...best, runs: runs.map((r) => r.msgPerSec) };
-      log(
-        `replay ${partitions}p ${contender}: ${best.msgPerSec} msg/s (${best.messages} messages in ${best.seconds} s${
-          best.complete ? '' : ', INCOMPLETE'
-        }), runs ${runs.map((r) => r.msgPerSec).join(', ')}`,
-      );
     }
   }
   results.replay = out;
