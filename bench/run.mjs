@@ -43,7 +43,13 @@ function parseArgs(argv) {
 }
 const argv = parseArgs(process.argv.slice(2));
 const QUICK = Boolean(argv.quick);
-const SCENARIOS = String(argv.scenario ?? 'replay,live,clients,ttfe').split(',');
+/**
+ * The 50,000-stream HTTP/2 scenario (clients-h2) needs HTTP/2 in the bridge:
+ * it joins the default list with --h2.
+ */
+const SCENARIOS = String(
+  argv.scenario ?? `replay,live,live10k,clients,${argv.h2 ? 'clients-h2,' : ''}connect,ttfe`,
+).split(',');
 /**
  * Who runs in which scenario: the library with default options, the
  * predecessor and the floor. Variants (bridge@<name>, see variants.mjs) and
@@ -53,8 +59,11 @@ const SCENARIOS = String(argv.scenario ?? 'replay,live,clients,ttfe').split(',')
 const DEFAULT_CONTENDERS = {
   replay: ['kcat', 'rdkafka', 'bridge', 'predecessor'],
   live: ['kcat', 'bridge', 'predecessor'],
-  // The floor last: 1,000 kcat processes are the heaviest load of the run.
-  clients: ['bridge', 'predecessor', 'kcat'],
+  live10k: ['kcat', 'bridge', 'predecessor'],
+  // kcat (one process per client) runs only when named: at 10,000 clients it would take the machine.
+  clients: ['bridge', 'predecessor'],
+  'clients-h2': ['bridge'],
+  connect: ['bridge', 'predecessor'],
   ttfe: ['kcat', 'bridge', 'predecessor'],
 };
 const contendersOf = (scenario) =>
@@ -77,14 +86,30 @@ const S = {
   replayTimeoutS: QUICK ? 20 : 45,
   liveRate: 1000,
   liveSeconds: QUICK ? 10 : 30,
-  clientCounts: String(argv.clients ?? (QUICK ? '100,500' : '100,500,1000'))
+  liveFastRate: 10_000,
+  clientCounts: String(argv.clients ?? (QUICK ? '100,500' : '1000,10000'))
     .split(',')
     .map(Number),
-  clientsRate: 100,
-  clientsSeconds: QUICK ? 8 : 15,
-  clientsPerProcess: 250,
+  clientsRate: 10,
+  clientsMessageBytes: 350,
+  clientsSeconds: Number(argv['clients-seconds'] ?? (QUICK ? 10 : 20)),
+  /** Streams per load-generator process (bench/loadgen.mjs); kcat's client processes hold 250 each. */
+  clientsPerProcess: 2500,
+  kcatClientsPerProcess: 250,
   clientsGraceS: 5,
-  rampPerSec: 250,
+  rampPerSec: Number(argv['ramp-per-sec'] ?? 1000),
+  h2StreamCounts: String(argv['h2-streams'] ?? (QUICK ? '1000' : '10000,50000'))
+    .split(',')
+    .map(Number),
+  h2Rate: 2,
+  h2StreamsPerSession: 500,
+  h2StreamsPerProcess: 10_000,
+  connectRates: String(argv['connect-rates'] ?? (QUICK ? '100,250' : '100,250,500,1000,2000'))
+    .split(',')
+    .map(Number),
+  connectSeconds: QUICK ? 4 : 10,
+  connectBackground: 100,
+  resumeBack: 100,
   ttfeSamples: QUICK ? 5 : 10,
 };
 
@@ -179,17 +204,28 @@ function otherActivity(ownPids) {
 
 /** The broker's pid when it is the local one of scripts/kafka.mjs (its CPU is reported beside the servers'). */
 function brokerPid() {
+  // In a git worktree, the broker is the main checkout's.
+  const roots = [ROOT];
   try {
-    const pid = Number(fs.readFileSync(path.join(ROOT, '.kafka', 'broker.pid'), 'utf8').trim());
-    return fs.existsSync(`/proc/${pid}`) ? pid : null;
+    const common = execFileSync('git', ['rev-parse', '--git-common-dir'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    roots.push(path.dirname(path.resolve(ROOT, common)));
   } catch {
-    return null;
+    // not a checkout
   }
+  for (const root of roots) {
+    try {
+      const pid = Number(fs.readFileSync(path.join(root, '.kafka', 'broker.pid'), 'utf8').trim());
+      if (fs.existsSync(`/proc/${pid}`)) return pid;
+    } catch {
+      // not there
+    }
+  }
+  return null;
 }
 
 // ---- contenders ----
 
-async function startServer(contender) {
+async function startServer(contender, { h2c = false } = {}) {
   const { base, variant } = parseContender(contender);
   const script = {
     bridge: 'servers/bridge.mjs',
@@ -214,7 +250,7 @@ async function startServer(contender) {
   } else if (base === 'predecessor') {
     env.UV_THREADPOOL_SIZE = String(PREDECESSOR_THREADPOOL);
   }
-  const child = node(script, [], { env, nodeArgs, raiseLimits: true, stdin: 'ignore' });
+  const child = node(script, h2c ? ['--h2c'] : [], { env, nodeArgs, raiseLimits: true, stdin: 'ignore' });
   const ready = await child.next('ready', 15_000);
   child.port = ready.port;
   child.serverPid = ready.pid;
@@ -241,10 +277,10 @@ async function fill(topic, partitions, count) {
   return done;
 }
 
-async function produceAtRate(topic, rate, seconds) {
-  const p = node('producer.mjs', [JSON.stringify({ mode: 'rate', topic, rate, seconds, size: S.messageBytes })]);
+async function produceAtRate(topic, rate, seconds, size = S.messageBytes) {
+  const p = node('producer.mjs', [JSON.stringify({ mode: 'rate', topic, rate, seconds, size })]);
   await p.next('started', 30_000);
-  return { done: p.next('done', (seconds + 60) * 1000).finally(() => p.wait()) };
+  return { done: p.next('done', (seconds + 60) * 1000).finally(() => p.wait()), stop: () => p.stop() };
 }
 
 // ---- scenario 1: replay ----
@@ -475,12 +511,13 @@ async function scenarioReplay(results) {
 
 // ---- scenario 2: live latency ----
 
-async function scenarioLive(results) {
-  const topic = topicName('live');
+/** One client, messages produced at `rate` per second (the live scenario at 1,000/s, live10k at 10,000/s). */
+async function scenarioLive(results, key = 'live', rate = S.liveRate) {
+  const topic = topicName(key);
   await createTopic(topic, 1);
   createdTopics.push(topic);
-  const out = { rate: S.liveRate, seconds: S.liveSeconds, topic, contenders: {} };
-  for (const contender of contendersOf('live')) {
+  const out = { rate, seconds: S.liveSeconds, topic, contenders: {} };
+  for (const contender of contendersOf(key)) {
     let server;
     let client;
     if (contender === 'kcat') {
@@ -500,8 +537,8 @@ async function scenarioLive(results) {
     const sampler = server ? new ProcSampler(() => [server.serverPid], 250).start() : null;
     const bpid = brokerPid();
     const brokerSampler = bpid ? new ProcSampler(() => [bpid], 1000).start() : null;
-    log(`live ${contender}: producing ${S.liveRate}/s for ${S.liveSeconds} s`);
-    const prod = await produceAtRate(topic, S.liveRate, S.liveSeconds);
+    log(`${key} ${contender}: producing ${rate}/s for ${S.liveSeconds} s`);
+    const prod = await produceAtRate(topic, rate, S.liveSeconds);
     const done = await prod.done;
     await sleep(2000);
     client.send({ cmd: 'report' });
@@ -525,16 +562,17 @@ async function scenarioLive(results) {
       brokerCpuPct: brokerRes?.cpuPct ?? null,
     };
     log(
-      `live ${contender}: ${r.counts[0]}/${done.produced} received; latency p50 ${lat.p50} ms, p99 ${lat.p99} ms, max ${lat.max} ms`,
+      `${key} ${contender}: ${r.counts[0]}/${done.produced} received; latency p50 ${lat.p50} ms, p99 ${lat.p99} ms, max ${lat.max} ms`,
     );
   }
-  results.live = out;
+  results[key] = out;
 }
 
 // ---- scenario 3: many clients ----
 
-async function manyClients(contender, topic, n) {
-  const procs = Math.ceil(n / S.clientsPerProcess);
+/** The floor of the many-clients scenario: one kcat process per client (bench/client.mjs runs them). */
+async function manyClientsKcat(contender, topic, n) {
+  const procs = Math.ceil(n / S.kcatClientsPerProcess);
   const server = contender === 'kcat' ? null : await startServer(contender);
   await sleep(1000);
   const baseline = server ? procStats(server.serverPid) : null;
@@ -543,7 +581,7 @@ async function manyClients(contender, topic, n) {
   const t0 = performance.now();
   for (let i = 0; i < procs; i++) {
     const connections = Math.floor(n / procs) + (i < n % procs ? 1 : 0);
-    const common = { mode: 'live', connections, rampPerSec: S.rampPerSec / procs, parse: 'light' };
+    const common = { mode: 'live', connections, rampPerSec: 250 / procs, parse: 'light' };
     clients.push(
       contender === 'kcat'
         ? clientScript({
@@ -554,7 +592,7 @@ async function manyClients(contender, topic, n) {
         : clientScript({ ...common, source: 'http', url: streamUrl(server, { topic }) }),
     );
   }
-  const connectTimeout = 30_000 + (n / S.rampPerSec) * 1000;
+  const connectTimeout = 30_000 + (n / 250) * 1000;
   const connected = await Promise.all(clients.map((c) => c.next('connected', connectTimeout).catch((e) => e)));
   const connectSeconds = (performance.now() - t0) / 1000;
   const failedConnect = connected.reduce((a, c) => a + (c instanceof Error ? 0 : c.failed), 0);
@@ -580,7 +618,7 @@ async function manyClients(contender, topic, n) {
   const sampler = new ProcSampler(measured, 500).start();
   const bpid = brokerPid();
   const brokerSampler = bpid ? new ProcSampler(() => [bpid], 1000).start() : null;
-  const prod = await produceAtRate(topic, S.clientsRate, S.clientsSeconds);
+  const prod = await produceAtRate(topic, S.clientsRate, S.clientsSeconds, S.clientsMessageBytes);
   const done = await prod.done;
   await sleep(S.clientsGraceS * 1000);
   const res = sampler.stop();
@@ -602,7 +640,7 @@ async function manyClients(contender, topic, n) {
     clients: n,
     produced: done.produced,
     connectSeconds: round(connectSeconds, 1),
-    connectFailed: failedConnect + timedOut * S.clientsPerProcess,
+    connectFailed: failedConnect + timedOut * S.kcatClientsPerProcess,
     headersP50Ms: median(headers),
     headersMaxMs: headers.length ? Math.max(...headers) : null,
     clientsComplete: complete,
@@ -621,6 +659,105 @@ async function manyClients(contender, topic, n) {
     serverAlive,
     serverExit: server?.exited ?? null,
     serverStderr: server?.exited ? server.stderr.slice(-500) : undefined,
+  };
+}
+
+/**
+ * N live streams held by load-generator processes (bench/loadgen.mjs, up to
+ * `perProcess` streams each) on one server process, then `rate` messages/s of
+ * ~350 B for clientsSeconds. Every stream must receive every message. The
+ * server's CPU and memory are read from /proc, the load generators' CPU
+ * beside them.
+ */
+async function manyClientsLoadgen(contender, topic, n, { h2 = false, rate, perProcess }) {
+  const server = await startServer(contender, { h2c: h2 });
+  await sleep(1000);
+  const baseline = procStats(server.serverPid);
+  const procs = Math.ceil(n / perProcess);
+  const gens = [];
+  const t0 = performance.now();
+  for (let i = 0; i < procs; i++) {
+    const connections = Math.floor(n / procs) + (i < n % procs ? 1 : 0);
+    gens.push(
+      node(
+        'loadgen.mjs',
+        [
+          JSON.stringify({
+            mode: 'live',
+            url: streamUrl(server, { topic }),
+            connections,
+            rampPerSec: S.rampPerSec / procs,
+            h2,
+            streamsPerSession: S.h2StreamsPerSession,
+          }),
+        ],
+        { raiseLimits: true },
+      ),
+    );
+  }
+  const connectTimeout = 30_000 + (n / S.rampPerSec) * 1000;
+  const connected = await Promise.all(gens.map((g) => g.next('connected', connectTimeout).catch((e) => e)));
+  const connectSeconds = (performance.now() - t0) / 1000;
+  const timedOut = connected.filter((c) => c instanceof Error).length;
+  const failedConnect = connected.reduce((a, c) => a + (c instanceof Error ? 0 : c.failed), 0);
+  const ttfb = new Histogram();
+  for (const c of connected) if (!(c instanceof Error)) ttfb.merge(c.ttfb);
+  await sleep(3000);
+  const idle = sumStats([server.serverPid]);
+  const sampler = new ProcSampler(() => [server.serverPid], 500).start();
+  const genSampler = new ProcSampler(() => gens.map((g) => g.pid), 1000).start();
+  const bpid = brokerPid();
+  const brokerSampler = bpid ? new ProcSampler(() => [bpid], 1000).start() : null;
+  const prod = await produceAtRate(topic, rate, S.clientsSeconds, S.clientsMessageBytes);
+  const done = await prod.done;
+  await sleep(S.clientsGraceS * 1000);
+  const res = sampler.stop();
+  const genRes = genSampler.stop();
+  const brokerRes = brokerSampler?.stop();
+  const serverAlive = !server.exited;
+  for (const g of gens) g.send({ cmd: 'report' });
+  const reports = await Promise.all(gens.map((g) => g.next('result', 60_000).catch((e) => e)));
+  await Promise.all(gens.map((g) => g.stop()));
+  await server.stop();
+  const counts = reports.flatMap((r) => (r instanceof Error ? [] : r.counts));
+  while (counts.length < n) counts.push(0);
+  const h = new Histogram();
+  for (const r of reports) if (!(r instanceof Error)) h.merge(r.latency);
+  const complete = counts.filter((x) => x >= done.produced).length;
+  const delivered = counts.reduce((a, b) => a + Math.min(b, done.produced), 0);
+  const slowest = counts.reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY);
+  const kbPerClient = (kb) => (baseline && kb ? round((kb - baseline.rssKb) / n, 1) : null);
+  return {
+    clients: n,
+    http: h2 ? 'h2c' : 'http/1.1',
+    loadgenProcesses: procs,
+    sessions: h2 ? reports.reduce((a, r) => a + (r instanceof Error ? 0 : r.sessions), 0) : null,
+    produced: done.produced,
+    connectSeconds: round(connectSeconds, 1),
+    connectFailed: failedConnect + timedOut * perProcess,
+    headersP50Ms: ttfb.summaryMs().p50,
+    headersMaxMs: ttfb.summaryMs().max,
+    clientsComplete: complete,
+    slowestClientMessages: slowest,
+    completenessPct: round((100 * delivered) / (n * done.produced), 2),
+    latencyMs: h.summaryMs(),
+    baselineRssMb: baseline ? round(baseline.rssKb / 1024, 1) : null,
+    idleRssMb: idle ? round(idle.rssKb / 1024, 1) : null,
+    perClientMb: idle && baseline ? round((idle.rssKb - baseline.rssKb) / 1024 / n, 3) : null,
+    idleKbPerClient: kbPerClient(idle?.rssKb),
+    peakKbPerClient: kbPerClient(res.peakRssMb * 1024),
+    peakRssMb: res.peakRssMb,
+    threads: idle?.threads ?? null,
+    peakThreads: res.peakThreads,
+    fds: idle?.fds ?? null,
+    cpuPct: res.cpuPct,
+    usPerDelivery: delivered ? round((1e6 * res.cpuS) / delivered, 2) : null,
+    loadgenCpuPct: genRes.cpuPct,
+    loadgenUsPerDelivery: delivered ? round((1e6 * genRes.cpuS) / delivered, 2) : null,
+    brokerCpuPct: brokerRes?.cpuPct ?? null,
+    serverAlive,
+    serverExit: server.exited ?? null,
+    serverStderr: server.exited ? server.stderr.slice(-500) : undefined,
   };
 }
 
@@ -650,35 +787,152 @@ async function reapKcat(topic) {
   spawnSync('pkill', ['-9', '-f', pattern]);
 }
 
-async function scenarioClients(results) {
-  const topic = topicName('clients');
+/**
+ * Many live clients in one server process: `clients` over HTTP/1.1 (10
+ * msg/s of ~350 B; kcat only when named), `clients-h2` over h2c (2 msg/s,
+ * many streams per session; needs the bridge's HTTP/2 support, run with --h2).
+ * A contender stops at the first count where it breaks.
+ */
+async function scenarioClients(results, { h2 = false } = {}) {
+  const key = h2 ? 'clients-h2' : 'clients';
+  const topic = topicName(key);
   await createTopic(topic, 1);
   createdTopics.push(topic);
-  const out = { rate: S.clientsRate, seconds: S.clientsSeconds, topic, contenders: {} };
-  for (const contender of contendersOf('clients')) {
+  const rate = h2 ? S.h2Rate : S.clientsRate;
+  const countsToRun = h2 ? S.h2StreamCounts : S.clientCounts;
+  const out = {
+    rate,
+    seconds: S.clientsSeconds,
+    messageBytes: S.clientsMessageBytes,
+    http: h2 ? 'h2c' : 'http/1.1',
+    counts: countsToRun,
+    topic,
+    contenders: {},
+  };
+  for (const contender of contendersOf(key)) {
     const rows = [];
     out.contenders[contender] = rows;
-    for (const n of S.clientCounts) {
-      log(`clients ${contender}: ${n} clients`);
+    for (const n of countsToRun) {
+      log(`${key} ${contender}: ${n} clients`);
       let r;
       try {
-        r = await manyClients(contender, topic, n);
+        r =
+          contender === 'kcat'
+            ? await manyClientsKcat(contender, topic, n)
+            : await manyClientsLoadgen(contender, topic, n, {
+                h2,
+                rate,
+                perProcess: h2 ? S.h2StreamsPerProcess : S.clientsPerProcess,
+              });
       } catch (err) {
         r = { clients: n, error: String(err.message ?? err) };
       } finally {
-        await reapKcat(topic);
+        if (contender === 'kcat') await reapKcat(topic);
       }
       r.verdict = verdict(r);
       rows.push(r);
       log(
-        `clients ${contender} ×${n}: ${r.completenessPct ?? '-'}% delivered, ${r.clientsComplete ?? '-'} complete, ` +
-          `RSS ${r.idleRssMb ?? '-'} MB (${r.perClientMb ?? '-'} MB/client), threads ${r.threads ?? '-'}, ` +
-          `CPU ${r.cpuPct ?? '-'}% (broker ${r.brokerCpuPct ?? '-'}%), p50/p99 ${r.latencyMs?.p50 ?? '-'}/${r.latencyMs?.p99 ?? '-'} ms → ${r.verdict}`,
+        `${key} ${contender} ×${n}: ${r.completenessPct ?? '-'}% delivered, ${r.clientsComplete ?? '-'} complete (slowest ${r.slowestClientMessages ?? '-'}/${r.produced ?? '-'}), ` +
+          `RSS ${r.idleRssMb ?? '-'} MB (${r.idleKbPerClient ?? '-'} KB/client idle, ${r.peakKbPerClient ?? '-'} KB/client peak), threads ${r.threads ?? '-'}, ` +
+          `CPU ${r.cpuPct ?? '-'}% (${r.usPerDelivery ?? '-'} µs/delivery; load generators ${r.loadgenCpuPct ?? '-'}%, broker ${r.brokerCpuPct ?? '-'}%), p50/p99 ${r.latencyMs?.p50 ?? '-'}/${r.latencyMs?.p99 ?? '-'} ms → ${r.verdict}`,
       );
       if (!r.verdict.startsWith('ok')) break;
     }
   }
-  results.clients = out;
+  results[key] = out;
+}
+
+// ---- scenario: connect rate ----
+
+/**
+ * New streams per second one server process accepts. With messages flowing
+ * (connectBackground msg/s) and one stream holding the shared tail open,
+ * streams are opened at each offered rate for connectSeconds and closed
+ * once answered: live streams from the end (closed at their first byte) and
+ * resumes with a Last-Event-ID `resumeBack` messages behind the end (served
+ * from the shared tail's log; closed at their first message). Rates step up
+ * until the p99 time to first byte (resumes: first message) passes 100 ms
+ * or a stream fails.
+ */
+async function scenarioConnect(results) {
+  const topic = topicName('connect');
+  await createTopic(topic, 1);
+  createdTopics.push(topic);
+  const out = {
+    rates: S.connectRates,
+    seconds: S.connectSeconds,
+    background: S.connectBackground,
+    resumeBack: S.resumeBack,
+    topic,
+    contenders: {},
+  };
+  for (const contender of contendersOf('connect')) {
+    const server = await startServer(contender);
+    const url = streamUrl(server, { topic });
+    const holder = node('loadgen.mjs', [JSON.stringify({ mode: 'live', url, connections: 1 })], { raiseLimits: true });
+    await holder.next('connected', 30_000);
+    const seconds = S.connectRates.length * 2 * (S.connectSeconds + 3) + 30;
+    const prod = await produceAtRate(topic, S.connectBackground, seconds, S.clientsMessageBytes);
+    await sleep(1000);
+    const rows = { live: [], resume: [] };
+    out.contenders[contender] = rows;
+    for (const kind of ['live', 'resume']) {
+      for (const rate of S.connectRates) {
+        const sampler = new ProcSampler(() => [server.serverPid], 500).start();
+        const g = node(
+          'loadgen.mjs',
+          [
+            JSON.stringify({
+              mode: 'connect',
+              url,
+              rate,
+              count: rate * S.connectSeconds,
+              closeAfter: kind === 'live' ? 'firstByte' : 'firstMessage',
+              resumeBack: kind === 'resume' ? S.resumeBack : undefined,
+            }),
+          ],
+          { raiseLimits: true },
+        );
+        let r;
+        try {
+          r = await g.next('result', (S.connectSeconds + 60) * 1000);
+        } catch (err) {
+          r = { error: String(err.message ?? err) };
+        }
+        await g.stop();
+        const res = sampler.stop();
+        const t = Histogram.from(kind === 'live' ? (r.ttfb ?? { counts: [], n: 0 }) : (r.ttfm ?? { counts: [], n: 0 }));
+        const lat = t.summaryMs();
+        const row = {
+          offered: rate,
+          achievedPerSec: round(r.achievedPerSec, 0),
+          completed: r.completed ?? 0,
+          failed: r.failed ?? null,
+          error: r.error ?? (r.errors?.length ? r.errors.join(', ') : undefined),
+          statuses: r.statuses,
+          latencyMs: lat,
+          measures: kind === 'live' ? 'first byte' : 'first message',
+          serverCpuPct: res.cpuPct,
+          serverPeakRssMb: res.peakRssMb,
+        };
+        row.ok = !r.error && row.failed === 0 && lat.p99 !== null && lat.p99 < 100;
+        rows[kind].push(row);
+        log(
+          `connect ${contender} ${kind} at ${rate}/s: ${row.achievedPerSec ?? '-'}/s achieved, ${row.completed} ok, ${row.failed ?? '-'} failed, ` +
+            `${row.measures} p50/p99 ${lat.p50 ?? '-'}/${lat.p99 ?? '-'} ms, server CPU ${res.cpuPct}%${row.error ? ` (${row.error})` : ''}`,
+        );
+        await sleep(1000);
+        if (!row.ok) break;
+      }
+    }
+    holder.send({ cmd: 'report' });
+    await holder.next('result', 10_000).catch(() => null);
+    await holder.stop();
+    await server.stop();
+    await prod.stop();
+    await prod.done.catch(() => null);
+  }
+  results.connect = out;
 }
 
 /**
@@ -830,9 +1084,21 @@ async function main() {
       noteActivity('before live');
       await scenarioLive(results);
     }
+    if (SCENARIOS.includes('live10k')) {
+      noteActivity('before live10k');
+      await scenarioLive(results, 'live10k', S.liveFastRate);
+    }
     if (SCENARIOS.includes('clients')) {
       noteActivity('before clients');
       await scenarioClients(results);
+    }
+    if (SCENARIOS.includes('clients-h2')) {
+      noteActivity('before clients-h2');
+      await scenarioClients(results, { h2: true });
+    }
+    if (SCENARIOS.includes('connect')) {
+      noteActivity('before connect');
+      await scenarioConnect(results);
     }
     noteActivity('at the end');
   } finally {
