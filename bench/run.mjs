@@ -1,17 +1,25 @@
 #!/usr/bin/env node
 // The benchmark runner: every scenario against kafka-sse-bridge, the
-// predecessor (kafka-sse 0.4.2) and the floor (kcat), in one run, on the same
-// broker and the same data. Started by scripts/bench.mjs (`npm run bench`).
+// predecessor (kafka-sse 0.4.2) and the floors (node-rdkafka alone, kcat), in
+// one run, on the same broker and the same data. Started by scripts/bench.mjs
+// (`npm run bench`).
 //
-//   --quick                 smaller sizes, shorter phases (for trying things)
-//   --scenario=a,b          replay, live, clients, ttfe (default: all)
-//   --contenders=a,b        bridge, predecessor, kcat, bridge@<variant>, fanout (default: per scenario, below)
+//   --quick                 smaller sizes, shorter phases (for trying things; under 5 minutes)
+//   --scenario=a,b          replay, live, live10k, clients, clients-h2, connect, ttfe
+//                           (default: all but clients-h2, which --h2 adds)
+//   --h2                    add clients-h2 (HTTP/2 streams; needs HTTP/2 in the bridge)
+//   --contenders=a,b        bridge, predecessor, rdkafka, kcat, bridge@<variant>, fanout (default: per scenario, below)
 //   --<scenario>-contenders=a,b  the same for one scenario
-//   --clients=100,500,1000  client counts of the "clients" scenario
+//   --clients=1000,10000    client counts of the "clients" scenario; --clients-seconds=<s>
+//   --h2-streams=10000,50000  stream counts of "clients-h2"
+//   --ramp-per-sec=<n>      how fast the load generators open their streams, in all
+//   --connect-rates=a,b     offered rates of the "connect" scenario
 //   --bridge-config=<json>  librdkafka settings added to the bridge's (experiments)
 //   --http-hwm=<bytes>      the servers' socket write high-water mark (experiments)
 //   --replay-partitions=1,6 partition counts of the replay topics
-//   --replay-runs=<n>       runs per contender (kcat and bridge)
+//   --replay-formats=sse,ndjson  what the replay client asks for
+//   --replay-messages=<n>   messages per replay topic
+//   --replay-runs=<n>       runs per contender
 //   --profile               run the bridge under --cpu-prof, stats to bench/results/tmp
 //   --out=<dir>             where RESULTS.md, results.json and chart.* go (default bench/)
 //   --label=<text>          a note stored with the results
@@ -85,18 +93,18 @@ const S = {
   replayRuns: Number(argv['replay-runs'] ?? (QUICK ? 1 : 3)),
   replayTimeoutS: QUICK ? 20 : 45,
   liveRate: 1000,
-  liveSeconds: QUICK ? 10 : 30,
+  liveSeconds: QUICK ? 6 : 30,
   liveFastRate: 10_000,
   clientCounts: String(argv.clients ?? (QUICK ? '100,500' : '1000,10000'))
     .split(',')
     .map(Number),
   clientsRate: 10,
   clientsMessageBytes: 350,
-  clientsSeconds: Number(argv['clients-seconds'] ?? (QUICK ? 10 : 20)),
+  clientsSeconds: Number(argv['clients-seconds'] ?? (QUICK ? 8 : 20)),
   /** Streams per load-generator process (bench/loadgen.mjs); kcat's client processes hold 250 each. */
   clientsPerProcess: 2500,
   kcatClientsPerProcess: 250,
-  clientsGraceS: 5,
+  clientsGraceS: QUICK ? 3 : 5,
   rampPerSec: Number(argv['ramp-per-sec'] ?? 1000),
   h2StreamCounts: String(argv['h2-streams'] ?? (QUICK ? '1000' : '10000,50000'))
     .split(',')
@@ -135,11 +143,14 @@ function versions() {
   const kcat = spawnSync('kcat', ['-V'], { encoding: 'utf8' });
   const kcatVersion = /Version (\S+).*?librdkafka (\S+)/s.exec(kcat.stdout ?? '');
   let kafka = 'unknown';
-  try {
-    const cp = fs.readFileSync(path.join(ROOT, '.kafka', 'classpath-pinned.txt'), 'utf8');
-    kafka = /kafka_[\d.]+-([\d.]+)\.jar/.exec(cp)?.[1] ?? kafka;
-  } catch {
-    // another broker (KAFKA_BROKERS)
+  for (const root of checkoutRoots()) {
+    try {
+      const cp = fs.readFileSync(path.join(root, '.kafka', 'classpath-pinned.txt'), 'utf8');
+      kafka = /kafka_[\d.]+-([\d.]+)\.jar/.exec(cp)?.[1] ?? kafka;
+      break;
+    } catch {
+      // another broker (KAFKA_BROKERS)
+    }
   }
   let commit = 'unknown';
   let dirty = false;
@@ -202,17 +213,22 @@ function otherActivity(ownPids) {
   return out;
 }
 
-/** The broker's pid when it is the local one of scripts/kafka.mjs (its CPU is reported beside the servers'). */
-function brokerPid() {
-  // In a git worktree, the broker is the main checkout's.
+/** This checkout and, in a git worktree, the main checkout (whose .kafka/ runs the local broker). */
+function checkoutRoots() {
   const roots = [ROOT];
   try {
     const common = execFileSync('git', ['rev-parse', '--git-common-dir'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    roots.push(path.dirname(path.resolve(ROOT, common)));
+    const main = path.dirname(path.resolve(ROOT, common));
+    if (main !== ROOT) roots.push(main);
   } catch {
     // not a checkout
   }
-  for (const root of roots) {
+  return roots;
+}
+
+/** The broker's pid when it is the local one of scripts/kafka.mjs (its CPU is reported beside the servers'). */
+function brokerPid() {
+  for (const root of checkoutRoots()) {
     try {
       const pid = Number(fs.readFileSync(path.join(root, '.kafka', 'broker.pid'), 'utf8').trim());
       if (fs.existsSync(`/proc/${pid}`)) return pid;
@@ -485,7 +501,7 @@ async function scenarioReplay(results) {
           const rec = record(key, runs);
           // The JSON-parsing client (what a real client costs), once, beside the counting one; not
           // for a contender that is far slower than any client.
-          if (rec.msgPerSec > 20_000 || QUICK) {
+          if (rec.msgPerSec > 20_000) {
             const j = await replaySse(server, topic, partitions, S.replayMessages, S.replayTimeoutS, {
               format,
               parse: 'json',
