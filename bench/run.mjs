@@ -21,7 +21,8 @@
 //   --replay-messages=<n>   messages per replay topic
 //   --replay-runs=<n>       runs per contender
 //   --profile               run the bridge under --cpu-prof, stats to bench/results/tmp
-//   --out=<dir>             where RESULTS.md, results.json and chart.* go (default bench/)
+//   --out=<dir>             where RESULTS.md, results.json and chart.* go (default: bench/ for a
+//                           full run, bench/results/tmp/last for a quick, partial or experimental one)
 //   --label=<text>          a note stored with the results
 //   --report-only           only rewrite RESULTS.md and chart.* from --out's results.json
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -77,7 +78,21 @@ const DEFAULT_CONTENDERS = {
 const contendersOf = (scenario) =>
   String(argv[`${scenario}-contenders`] ?? argv.contenders ?? DEFAULT_CONTENDERS[scenario].join(',')).split(',');
 const CONTENDERS = [...new Set(SCENARIOS.flatMap(contendersOf))];
-const OUT = path.resolve(ROOT, String(argv.out ?? 'bench'));
+/**
+ * bench/RESULTS.md, results.json and chart.* are the latest full run: a run
+ * with smaller sizes, a selection or an experiment writes to
+ * bench/results/tmp/last unless --out says where.
+ */
+const PARTIAL_ARGS = ['quick', 'scenario', 'contenders', 'clients', 'clients-seconds', 'ramp-per-sec', 'h2-streams'];
+const PARTIAL_ARGS_MORE = ['connect-rates', 'profile', 'bridge-config', 'http-hwm', 'predecessor-threadpool'];
+const FULL_RUN = !Object.keys(argv).some(
+  (k) =>
+    PARTIAL_ARGS.includes(k) || PARTIAL_ARGS_MORE.includes(k) || k.endsWith('-contenders') || k.startsWith('replay-'),
+);
+const OUT = path.resolve(
+  ROOT,
+  String(argv.out ?? (FULL_RUN || argv['report-only'] ? 'bench' : 'bench/results/tmp/last')),
+);
 const PROFILE = Boolean(argv.profile);
 const BRIDGE_CONFIG = argv['bridge-config'] ? JSON.parse(argv['bridge-config']) : {};
 const PREDECESSOR_THREADPOOL = Number(argv['predecessor-threadpool'] ?? 128);
