@@ -15,8 +15,14 @@
 //   expect,                          (replay: messages to wait for)
 //   repeat,                          (ttfe: sequential samples)
 //   timeoutMs,
-//   parse: 'json' (default: JSON.parse every message) | 'light' (read bench_t and bench_seq only),
+//   parse: 'json' (default: JSON.parse every message) | 'light' (read bench_t and bench_seq only)
+//          | 'count' (replay only: count `data:` lines or NDJSON lines, no parser, no JSON.parse),
+//   format: 'sse' (default) | 'ndjson'   (http: what the request's Accept asks for),
 // }
+//
+// Every replay checks each message's `_kafka` partition and offset (each
+// partition's offsets must come in order from 0, each exactly once) and, in
+// SSE, reports the last `id:` (the runner compares it with the next offsets).
 //
 // Output: JSON lines on stdout. live: {"event":"connected",…} once every stream
 // is open (or failed), then {"event":"result",…} after "report" arrives on stdin.
@@ -63,6 +69,16 @@ class Stream {
   error = null;
   onMessage = null;
   onFirstByte = null;
+  /** Replay checks: the next offset expected of each partition, and how many messages broke the order. */
+  next = [];
+  disorder = 0;
+  lastId = null;
+
+  /** One message's `_kafka` position (replay): each partition's offsets in order, each exactly once. */
+  position(partition, offset) {
+    if (offset !== (this.next[partition] ?? 0)) this.disorder++;
+    this.next[partition] = offset + 1;
+  }
 
   message(data) {
     const at = nowUs();
@@ -87,6 +103,11 @@ class Stream {
         this.errors++;
         return;
       }
+    }
+    if (args.mode === 'replay') {
+      const k = msg?._kafka;
+      if (k) this.position(k.partition, k.offset);
+      else this.disorder++;
     }
     if (args.mode === 'live') {
       const lat = at - msg.bench_t;
@@ -113,6 +134,9 @@ class Stream {
       firstByteMs: ms(this.firstByteAt && this.firstByteAt - this.requestAt),
       firstMessageMs: ms(this.firstMessageAt && this.firstMessageAt - this.requestAt),
       lastMessageMs: ms(this.lastMessageAt && this.lastMessageAt - this.requestAt),
+      nextOffsets: this.next.map((x) => x ?? 0),
+      disorder: this.disorder,
+      lastId: this.lastId,
       outOfOrder: this.outOfOrder,
       parseErrors: this.errors,
       errorEvents: this.errorEvents,
@@ -125,7 +149,11 @@ class Stream {
 function openHttp(onOpen) {
   const s = new Stream();
   const agent = false;
-  const req = http.get(args.url, { agent, headers: { Accept: 'text/event-stream' } });
+  const ndjson = args.format === 'ndjson';
+  const req = http.get(args.url, {
+    agent,
+    headers: { Accept: ndjson ? 'application/json' : 'text/event-stream' },
+  });
   s.close = () => req.destroy();
   req.on('error', (err) => {
     s.error = err.code ?? err.message;
@@ -136,20 +164,30 @@ function openHttp(onOpen) {
     s.headersAt = nowUs();
     s.status = res.statusCode;
     onOpen?.(s);
-    const parser = createParser({
-      onEvent(e) {
-        if (e.event === undefined || e.event === 'message') s.message(e.data);
-        else if (e.event === 'error') s.errorEvents++;
-      },
-    });
-    res.setEncoding('utf8');
+    const counting = args.parse === 'count' && args.mode === 'replay';
+    let feed;
+    if (counting) feed = countingFeed(s, ndjson);
+    else if (ndjson) feed = ndjsonFeed(s);
+    else {
+      const parser = createParser({
+        onEvent(e) {
+          if (e.event === undefined || e.event === 'message') {
+            if (e.id !== undefined) s.lastId = e.id;
+            s.message(e.data);
+          } else if (e.event === 'error') s.errorEvents++;
+        },
+      });
+      feed = (chunk) => parser.feed(chunk);
+    }
+    // The counting client reads latin1 (one char per byte, the cheapest decode: it only looks for ASCII).
+    res.setEncoding(counting ? 'latin1' : 'utf8');
     res.on('data', (chunk) => {
       if (s.firstByteAt === null) {
         s.firstByteAt = nowUs();
         s.onFirstByte?.(s);
       }
-      s.bytes += Buffer.byteLength(chunk);
-      parser.feed(chunk);
+      s.bytes += counting ? chunk.length : Buffer.byteLength(chunk);
+      feed(chunk);
     });
     res.on('end', () => {
       s.ended = true;
@@ -160,6 +198,67 @@ function openHttp(onOpen) {
     });
   });
   return s;
+}
+
+/** NDJSON read as a real client would: one JSON.parse per line. */
+function ndjsonFeed(s) {
+  let rest = '';
+  return (chunk) => {
+    const buf = rest + chunk;
+    let p = 0;
+    for (let e = buf.indexOf('\n'); e >= 0; e = buf.indexOf('\n', p)) {
+      const line = buf.slice(p, e);
+      p = e + 1;
+      if (line.startsWith('{"_error"')) s.errorEvents++;
+      else if (line.length > 0) s.message(line);
+    }
+    rest = buf.slice(p);
+  };
+}
+
+/** The digits at `i` of `s` as a number (no allocation). */
+function intAt(s, i) {
+  let n = 0;
+  for (let c = s.charCodeAt(i); c >= 48 && c <= 57; c = s.charCodeAt(++i)) n = n * 10 + c - 48;
+  return n;
+}
+
+/**
+ * The counting replay client: no SSE parser and no JSON.parse, so that the
+ * client is not what limits the rate. It counts `data:` lines (SSE) or lines
+ * (NDJSON), reads each message's `_kafka` partition and offset by position,
+ * and keeps the last `id:` line as text.
+ */
+function countingFeed(s, ndjson) {
+  let rest = '';
+  return (chunk) => {
+    const buf = rest.length ? rest + chunk : chunk;
+    let p = 0;
+    for (let e = buf.indexOf('\n', p); e >= 0; p = e + 1, e = buf.indexOf('\n', p)) {
+      let isMessage;
+      if (ndjson) isMessage = e > p && !buf.startsWith('{"_error"', p);
+      else if (buf.startsWith('data:', p)) isMessage = true;
+      else {
+        if (buf.startsWith('id: ', p)) s.lastId = buf.slice(p + 4, e);
+        else if (buf.startsWith('event: error', p)) s.errorEvents++;
+        continue;
+      }
+      if (!isMessage) {
+        if (e > p) s.errorEvents++;
+        continue;
+      }
+      const k = buf.lastIndexOf('"_kafka":', e);
+      if (k < p) s.disorder++;
+      else s.position(intAt(buf, buf.indexOf('"partition":', k) + 12), intAt(buf, buf.indexOf('"offset":', k) + 9));
+      const at = nowUs();
+      if (s.firstMessageAt === null) s.firstMessageAt = at;
+      s.lastMessageAt = at;
+      s.count++;
+      s.payloadBytes += e - p;
+      s.onMessage?.(s);
+    }
+    rest = p < buf.length ? buf.slice(p) : '';
+  };
 }
 
 function openKcat(onOpen) {

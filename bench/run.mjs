@@ -1,19 +1,28 @@
 #!/usr/bin/env node
 // The benchmark runner: every scenario against kafka-sse-bridge, the
-// predecessor (kafka-sse 0.4.2) and the floor (kcat), in one run, on the same
-// broker and the same data. Started by scripts/bench.mjs (`npm run bench`).
+// predecessor (kafka-sse 0.4.2) and the floors (node-rdkafka alone, kcat), in
+// one run, on the same broker and the same data. Started by scripts/bench.mjs
+// (`npm run bench`).
 //
-//   --quick                 smaller sizes, shorter phases (for trying things)
-//   --scenario=a,b          replay, live, clients, ttfe (default: all)
-//   --contenders=a,b        bridge, predecessor, kcat, bridge@<variant>, fanout (default: per scenario, below)
+//   --quick                 smaller sizes, shorter phases (for trying things; under 5 minutes)
+//   --scenario=a,b          replay, live, live10k, clients, clients-h2, connect, ttfe
+//                           (default: all but clients-h2, which --h2 adds)
+//   --h2                    add clients-h2 (HTTP/2 streams; needs HTTP/2 in the bridge)
+//   --contenders=a,b        bridge, predecessor, rdkafka, kcat, bridge@<variant>, fanout (default: per scenario, below)
 //   --<scenario>-contenders=a,b  the same for one scenario
-//   --clients=100,500,1000  client counts of the "clients" scenario
+//   --clients=1000,10000    client counts of the "clients" scenario; --clients-seconds=<s>
+//   --h2-streams=10000,50000  stream counts of "clients-h2"
+//   --ramp-per-sec=<n>      how fast the load generators open their streams, in all
+//   --connect-rates=a,b     offered rates of the "connect" scenario
 //   --bridge-config=<json>  librdkafka settings added to the bridge's (experiments)
 //   --http-hwm=<bytes>      the servers' socket write high-water mark (experiments)
 //   --replay-partitions=1,6 partition counts of the replay topics
-//   --replay-runs=<n>       runs per contender (kcat and bridge)
+//   --replay-formats=sse,ndjson  what the replay client asks for
+//   --replay-messages=<n>   messages per replay topic
+//   --replay-runs=<n>       runs per contender
 //   --profile               run the bridge under --cpu-prof, stats to bench/results/tmp
-//   --out=<dir>             where RESULTS.md, results.json and chart.* go (default bench/)
+//   --out=<dir>             where RESULTS.md, results.json and chart.* go (default: bench/ for a
+//                           full run, bench/results/tmp/last for a quick, partial or experimental one)
 //   --label=<text>          a note stored with the results
 //   --report-only           only rewrite RESULTS.md and chart.* from --out's results.json
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -43,7 +52,13 @@ function parseArgs(argv) {
 }
 const argv = parseArgs(process.argv.slice(2));
 const QUICK = Boolean(argv.quick);
-const SCENARIOS = String(argv.scenario ?? 'replay,live,clients,ttfe').split(',');
+/**
+ * The 50,000-stream HTTP/2 scenario (clients-h2) needs HTTP/2 in the bridge:
+ * it joins the default list with --h2.
+ */
+const SCENARIOS = String(
+  argv.scenario ?? `replay,live,live10k,clients,${argv.h2 ? 'clients-h2,' : ''}connect,ttfe`,
+).split(',');
 /**
  * Who runs in which scenario: the library with default options, the
  * predecessor and the floor. Variants (bridge@<name>, see variants.mjs) and
@@ -51,16 +66,33 @@ const SCENARIOS = String(argv.scenario ?? 'replay,live,clients,ttfe').split(',')
  * --contenders or --<scenario>-contenders.
  */
 const DEFAULT_CONTENDERS = {
-  replay: ['kcat', 'bridge', 'predecessor'],
+  replay: ['kcat', 'rdkafka', 'bridge', 'predecessor'],
   live: ['kcat', 'bridge', 'predecessor'],
-  // The floor last: 1,000 kcat processes are the heaviest load of the run.
-  clients: ['bridge', 'predecessor', 'kcat'],
+  live10k: ['kcat', 'bridge', 'predecessor'],
+  // kcat (one process per client) runs only when named: at 10,000 clients it would take the machine.
+  clients: ['bridge', 'predecessor'],
+  'clients-h2': ['bridge'],
+  connect: ['bridge', 'predecessor'],
   ttfe: ['kcat', 'bridge', 'predecessor'],
 };
 const contendersOf = (scenario) =>
   String(argv[`${scenario}-contenders`] ?? argv.contenders ?? DEFAULT_CONTENDERS[scenario].join(',')).split(',');
 const CONTENDERS = [...new Set(SCENARIOS.flatMap(contendersOf))];
-const OUT = path.resolve(ROOT, String(argv.out ?? 'bench'));
+/**
+ * bench/RESULTS.md, results.json and chart.* are the latest full run: a run
+ * with smaller sizes, a selection or an experiment writes to
+ * bench/results/tmp/last unless --out says where.
+ */
+const PARTIAL_ARGS = ['quick', 'scenario', 'contenders', 'clients', 'clients-seconds', 'ramp-per-sec', 'h2-streams'];
+const PARTIAL_ARGS_MORE = ['connect-rates', 'profile', 'bridge-config', 'http-hwm', 'predecessor-threadpool'];
+const FULL_RUN = !Object.keys(argv).some(
+  (k) =>
+    PARTIAL_ARGS.includes(k) || PARTIAL_ARGS_MORE.includes(k) || k.endsWith('-contenders') || k.startsWith('replay-'),
+);
+const OUT = path.resolve(
+  ROOT,
+  String(argv.out ?? (FULL_RUN || argv['report-only'] ? 'bench' : 'bench/results/tmp/last')),
+);
 const PROFILE = Boolean(argv.profile);
 const BRIDGE_CONFIG = argv['bridge-config'] ? JSON.parse(argv['bridge-config']) : {};
 const PREDECESSOR_THREADPOOL = Number(argv['predecessor-threadpool'] ?? 128);
@@ -76,15 +108,31 @@ const S = {
   replayRuns: Number(argv['replay-runs'] ?? (QUICK ? 1 : 3)),
   replayTimeoutS: QUICK ? 20 : 45,
   liveRate: 1000,
-  liveSeconds: QUICK ? 10 : 30,
-  clientCounts: String(argv.clients ?? (QUICK ? '100,500' : '100,500,1000'))
+  liveSeconds: QUICK ? 6 : 30,
+  liveFastRate: 10_000,
+  clientCounts: String(argv.clients ?? (QUICK ? '100,500' : '1000,10000'))
     .split(',')
     .map(Number),
-  clientsRate: 100,
-  clientsSeconds: QUICK ? 8 : 15,
-  clientsPerProcess: 250,
-  clientsGraceS: 5,
-  rampPerSec: 250,
+  clientsRate: 10,
+  clientsMessageBytes: 350,
+  clientsSeconds: Number(argv['clients-seconds'] ?? (QUICK ? 8 : 20)),
+  /** Streams per load-generator process (bench/loadgen.mjs); kcat's client processes hold 250 each. */
+  clientsPerProcess: 2500,
+  kcatClientsPerProcess: 250,
+  clientsGraceS: QUICK ? 3 : 5,
+  rampPerSec: Number(argv['ramp-per-sec'] ?? 1000),
+  h2StreamCounts: String(argv['h2-streams'] ?? (QUICK ? '1000' : '10000,50000'))
+    .split(',')
+    .map(Number),
+  h2Rate: 2,
+  h2StreamsPerSession: 500,
+  h2StreamsPerProcess: 10_000,
+  connectRates: String(argv['connect-rates'] ?? (QUICK ? '100,250' : '100,250,500,1000,2000'))
+    .split(',')
+    .map(Number),
+  connectSeconds: QUICK ? 4 : 10,
+  connectBackground: 100,
+  resumeBack: 100,
   ttfeSamples: QUICK ? 5 : 10,
 };
 
@@ -110,11 +158,14 @@ function versions() {
   const kcat = spawnSync('kcat', ['-V'], { encoding: 'utf8' });
   const kcatVersion = /Version (\S+).*?librdkafka (\S+)/s.exec(kcat.stdout ?? '');
   let kafka = 'unknown';
-  try {
-    const cp = fs.readFileSync(path.join(ROOT, '.kafka', 'classpath-pinned.txt'), 'utf8');
-    kafka = /kafka_[\d.]+-([\d.]+)\.jar/.exec(cp)?.[1] ?? kafka;
-  } catch {
-    // another broker (KAFKA_BROKERS)
+  for (const root of checkoutRoots()) {
+    try {
+      const cp = fs.readFileSync(path.join(root, '.kafka', 'classpath-pinned.txt'), 'utf8');
+      kafka = /kafka_[\d.]+-([\d.]+)\.jar/.exec(cp)?.[1] ?? kafka;
+      break;
+    } catch {
+      // another broker (KAFKA_BROKERS)
+    }
   }
   let commit = 'unknown';
   let dirty = false;
@@ -177,19 +228,35 @@ function otherActivity(ownPids) {
   return out;
 }
 
+/** This checkout and, in a git worktree, the main checkout (whose .kafka/ runs the local broker). */
+function checkoutRoots() {
+  const roots = [ROOT];
+  try {
+    const common = execFileSync('git', ['rev-parse', '--git-common-dir'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const main = path.dirname(path.resolve(ROOT, common));
+    if (main !== ROOT) roots.push(main);
+  } catch {
+    // not a checkout
+  }
+  return roots;
+}
+
 /** The broker's pid when it is the local one of scripts/kafka.mjs (its CPU is reported beside the servers'). */
 function brokerPid() {
-  try {
-    const pid = Number(fs.readFileSync(path.join(ROOT, '.kafka', 'broker.pid'), 'utf8').trim());
-    return fs.existsSync(`/proc/${pid}`) ? pid : null;
-  } catch {
-    return null;
+  for (const root of checkoutRoots()) {
+    try {
+      const pid = Number(fs.readFileSync(path.join(root, '.kafka', 'broker.pid'), 'utf8').trim());
+      if (fs.existsSync(`/proc/${pid}`)) return pid;
+    } catch {
+      // not there
+    }
   }
+  return null;
 }
 
 // ---- contenders ----
 
-async function startServer(contender) {
+async function startServer(contender, { h2c = false } = {}) {
   const { base, variant } = parseContender(contender);
   const script = {
     bridge: 'servers/bridge.mjs',
@@ -214,7 +281,7 @@ async function startServer(contender) {
   } else if (base === 'predecessor') {
     env.UV_THREADPOOL_SIZE = String(PREDECESSOR_THREADPOOL);
   }
-  const child = node(script, [], { env, nodeArgs, raiseLimits: true, stdin: 'ignore' });
+  const child = node(script, h2c ? ['--h2c'] : [], { env, nodeArgs, raiseLimits: true, stdin: 'ignore' });
   const ready = await child.next('ready', 15_000);
   child.port = ready.port;
   child.serverPid = ready.pid;
@@ -241,52 +308,99 @@ async function fill(topic, partitions, count) {
   return done;
 }
 
-async function produceAtRate(topic, rate, seconds) {
-  const p = node('producer.mjs', [JSON.stringify({ mode: 'rate', topic, rate, seconds, size: S.messageBytes })]);
+async function produceAtRate(topic, rate, seconds, size = S.messageBytes) {
+  const p = node('producer.mjs', [JSON.stringify({ mode: 'rate', topic, rate, seconds, size })]);
   await p.next('started', 30_000);
-  return { done: p.next('done', (seconds + 60) * 1000).finally(() => p.wait()) };
+  return { done: p.next('done', (seconds + 60) * 1000).finally(() => p.wait()), stop: () => p.stop() };
 }
 
 // ---- scenario 1: replay ----
 
+/**
+ * kcat reading the topic from offset 0, timed from its first message to its
+ * last: its stdout (one value per line) goes to this process, which only
+ * notes when bytes arrive and counts lines. Timing the whole process would
+ * add kcat's ~0.5 s of start-up and first fetch (NOTES.md §7); the whole
+ * process's time is kept beside it. `-u` (unbuffered output): block-buffered,
+ * kcat held the topic's last few thousand messages back until it saw the end
+ * of every partition, one fetch wait (~0.5 s) later.
+ */
 async function replayKcat(topic, partitions, count) {
-  // kcat writes to /dev/null directly: a pipe to the runner would add the runner's reading to its time.
-  const devnull = fs.openSync('/dev/null', 'w');
   const t0 = performance.now();
   // GNU time reports kcat's own CPU and peak RSS (sampling /proc would miss its last moments).
   const proc = spawn(
     '/usr/bin/time',
-    ['-f', 'TIME %U %S %M', 'kcat', '-C', '-b', BROKERS, '-t', topic, '-o', 'beginning', '-e'],
-    { stdio: ['ignore', devnull, 'pipe'] },
+    ['-f', 'TIME %U %S %M', 'kcat', '-C', '-b', BROKERS, '-t', topic, '-o', 'beginning', '-e', '-u', '-f', '%s\n'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stderr = '';
   proc.stderr.on('data', (d) => {
     stderr += d;
   });
+  let lines = 0;
+  let firstAt = null;
+  let lastAt = null;
+  proc.stdout.on('data', (chunk) => {
+    const at = performance.now();
+    firstAt ??= at;
+    for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines++;
+    if (lines >= count) lastAt ??= at;
+  });
   await new Promise((r) => proc.on('exit', r));
-  const seconds = (performance.now() - t0) / 1000;
-  fs.closeSync(devnull);
+  const wholeSeconds = (performance.now() - t0) / 1000;
   const [, user, sys, maxKb] = /TIME (\S+) (\S+) (\d+)/.exec(stderr) ?? [];
-  const res = {
-    cpuS: round(Number(user) + Number(sys), 2),
-    peakRssMb: round(Number(maxKb) / 1024, 1),
-    peakThreads: null,
-  };
   // "% Reached end of topic T [p] at offset N: exiting" per partition tells how much it read.
   const ends = [...stderr.matchAll(/\[(\d+)\] at offset (\d+)/g)].map((m) => Number(m[2]));
   const read = ends.reduce((a, b) => a + b, 0);
+  // The first chunk holds many messages already: count the window from the first message on.
+  const seconds = firstAt !== null && lastAt !== null ? (lastAt - firstAt) / 1000 : wholeSeconds;
+  const cpuS = round(Number(user) + Number(sys), 2);
   return {
     seconds: round(seconds, 3),
+    wholeSeconds: round(wholeSeconds, 3),
+    firstMessageMs: firstAt === null ? null : round(firstAt - t0),
     messages: read,
-    complete: read === count && ends.length === partitions,
+    complete: read === count && ends.length === partitions && lines === count,
     msgPerSec: round(read / seconds),
-    cpuS: res.cpuS,
-    peakRssMb: res.peakRssMb,
-    peakThreads: res.peakThreads,
+    wholeMsgPerSec: round(read / wholeSeconds),
+    cpuS,
+    usPerMessage: round((1e6 * cpuS) / Math.max(1, read), 1),
+    peakRssMb: round(Number(maxKb) / 1024, 1),
+    peakThreads: null,
   };
 }
 
-async function replaySse(server, topic, partitions, count, timeoutS) {
+/** node-rdkafka alone (bench/rdkafka-alone.mjs), batched or flowing: the Node floor. */
+async function replayRdkafka(topic, partitions, count, mode, timeoutS) {
+  const c = node('rdkafka-alone.mjs', [
+    JSON.stringify({ topic, partitions, expect: count, mode, timeoutMs: timeoutS * 1000 }),
+  ]);
+  const r = await c.next('result', (timeoutS + 30) * 1000);
+  await c.wait();
+  const wholeSeconds = (r.firstMessageMs + r.seconds * 1000) / 1000;
+  return {
+    seconds: round(r.seconds, 3),
+    firstMessageMs: r.firstMessageMs,
+    messages: r.messages,
+    complete: r.complete,
+    disorder: r.disorder,
+    msgPerSec: round(r.messages / r.seconds),
+    wholeMsgPerSec: round(r.messages / wholeSeconds),
+    cpuS: round(r.cpuS, 2),
+    usPerMessage: round((1e6 * r.cpuS) / Math.max(1, r.messages), 2),
+    windowUsPerMessage: round((1e6 * r.windowCpuS) / Math.max(1, r.messages), 2),
+    peakRssMb: r.peakRssMb,
+  };
+}
+
+/**
+ * One client reading the whole topic from offset 0 through a server. The
+ * counting client (parse 'count') gives the headline; the JSON-parsing one
+ * (parse 'json', eventsource-parser + JSON.parse) is reported beside it.
+ * Complete = every message once, each partition's offsets in order, and (SSE)
+ * the last id naming every partition's next offset.
+ */
+async function replaySse(server, topic, partitions, count, timeoutS, { format = 'sse', parse = 'count' } = {}) {
   const assign = Array.from({ length: partitions }, (_, p) => ({ topic, partition: p, offset: 0 }));
   const sampler = new ProcSampler(() => [server.serverPid], 100).start();
   const bpid = brokerPid();
@@ -294,6 +408,8 @@ async function replaySse(server, topic, partitions, count, timeoutS) {
   const c = clientScript({
     mode: 'replay',
     source: 'http',
+    format,
+    parse,
     url: streamUrl(server, { assign }),
     expect: count,
     timeoutMs: timeoutS * 1000,
@@ -306,10 +422,25 @@ async function replaySse(server, topic, partitions, count, timeoutS) {
   const res = sampler.stop();
   const brokerRes = brokerSampler?.stop();
   const seconds = r.lastMessageMs / 1000;
+  const expectedNext = await Promise.all(assign.map((a) => highWatermark(topic, a.partition)));
+  const nextOk = expectedNext.every((x, p) => r.nextOffsets[p] === x);
+  let idOk = null;
+  if (format === 'sse') {
+    try {
+      const id = JSON.parse(r.lastId);
+      idOk = expectedNext.every((x, p) => id.find((e) => e.partition === p && e.topic === topic)?.offset === x);
+    } catch {
+      idOk = false;
+    }
+  }
   return {
+    format,
+    client: parse,
     seconds: round(seconds, 3),
     messages: r.count,
-    complete: r.complete,
+    complete: r.complete && r.count === count && r.disorder === 0 && nextOk && idOk !== false,
+    disorder: r.disorder,
+    lastIdOk: idOk,
     msgPerSec: round(r.count / seconds),
     steadyMsgPerSec: round(r.count / ((r.lastMessageMs - r.firstMessageMs) / 1000)),
     wireMb: round(r.bytes / 1e6, 1),
@@ -326,8 +457,16 @@ async function replaySse(server, topic, partitions, count, timeoutS) {
   };
 }
 
+/** The run reported of several: the median rate. */
+function medianRun(runs) {
+  return runs.find((r) => r.msgPerSec === median(runs.map((x) => x.msgPerSec))) ?? runs[0];
+}
+
+/** Formats of the replay scenario (--replay-formats=sse,ndjson). */
+const REPLAY_FORMATS = String(argv['replay-formats'] ?? 'sse,ndjson').split(',');
+
 async function scenarioReplay(results) {
-  const out = { messages: S.replayMessages, messageBytes: null, topics: {} };
+  const out = { messages: S.replayMessages, messageBytes: null, formats: REPLAY_FORMATS, topics: {} };
   for (const partitions of REPLAY_PARTITIONS) {
     const topic = topicName(`replay-${partitions}p`);
     log(`replay: filling ${topic} with ${S.replayMessages} messages in ${partitions} partition(s)`);
@@ -335,29 +474,67 @@ async function scenarioReplay(results) {
     out.messageBytes = round(filled.avgSize);
     const entry = { topic, partitions, fillSeconds: round(filled.seconds, 1) };
     out.topics[`${partitions}p`] = entry;
+    const record = (key, runs, extra = {}) => {
+      for (const r of runs) r.payloadMbPerSec = round((r.msgPerSec * filled.avgSize) / 1e6, 1);
+      const best = medianRun(runs);
+      entry[key] = { ...best, runs: runs.map((r) => r.msgPerSec), ...extra };
+      log(
+        `replay ${partitions}p ${key}: ${best.msgPerSec} msg/s (${best.messages} messages in ${best.seconds} s${
+          best.complete ? '' : ', INCOMPLETE'
+        }${best.serverUsPerMessage !== undefined ? `, server ${best.serverUsPerMessage} µs/msg` : ''}${
+          best.usPerMessage !== undefined ? `, ${best.usPerMessage} µs/msg` : ''
+        }), runs ${runs.map((r) => r.msgPerSec).join(', ')}`,
+      );
+      return entry[key];
+    };
     for (const contender of contendersOf('replay')) {
-      const runs = [];
       if (contender === 'kcat') {
+        const runs = [];
         for (let i = 0; i < S.replayRuns; i++) runs.push(await replayKcat(topic, partitions, S.replayMessages));
+        record('kcat', runs);
+      } else if (contender === 'rdkafka') {
+        // Both ways node-rdkafka hands messages over; the faster one is the floor.
+        for (const mode of ['batched', 'flowing']) {
+          const runs = [];
+          for (let i = 0; i < S.replayRuns; i++) {
+            runs.push(await replayRdkafka(topic, partitions, S.replayMessages, mode, S.replayTimeoutS));
+          }
+          record(mode === 'batched' ? 'rdkafka' : 'rdkafka@flowing', runs, { mode });
+        }
       } else {
         // A run is capped at replayTimeoutS (the rate is then what arrived in that time);
         // only runs that finish well within it are repeated.
         const server = await startServer(contender);
-        for (let i = 0; i < S.replayRuns; i++) {
-          const r = await replaySse(server, topic, partitions, S.replayMessages, S.replayTimeoutS);
-          runs.push(r);
-          if (r.seconds > S.replayTimeoutS / 3) break;
+        for (const format of REPLAY_FORMATS) {
+          const key = format === 'sse' ? contender : `${contender}+ndjson`;
+          const runs = [];
+          for (let i = 0; i < S.replayRuns; i++) {
+            const r = await replaySse(server, topic, partitions, S.replayMessages, S.replayTimeoutS, { format });
+            runs.push(r);
+            if (r.seconds > S.replayTimeoutS / 3) break;
+          }
+          const rec = record(key, runs);
+          // The JSON-parsing client (what a real client costs), once, beside the counting one; not
+          // for a contender that is far slower than any client.
+          if (rec.msgPerSec > 20_000) {
+            const j = await replaySse(server, topic, partitions, S.replayMessages, S.replayTimeoutS, {
+              format,
+              parse: 'json',
+            });
+            rec.jsonClient = {
+              msgPerSec: j.msgPerSec,
+              complete: j.complete,
+              seconds: j.seconds,
+              clientUsPerMessage: j.clientUsPerMessage,
+              serverUsPerMessage: j.serverUsPerMessage,
+            };
+            log(
+              `replay ${partitions}p ${key} (JSON-parsing client): ${j.msgPerSec} msg/s${j.complete ? '' : ', INCOMPLETE'}`,
+            );
+          }
         }
         await server.stop();
       }
-      for (const r of runs) r.payloadMbPerSec = round((r.msgPerSec * filled.avgSize) / 1e6, 1);
-      const best = runs.find((r) => r.msgPerSec === median(runs.map((x) => x.msgPerSec))) ?? runs[0];
-      entry[contender] = { ...best, runs: runs.map((r) => r.msgPerSec) };
-      log(
-        `replay ${partitions}p ${contender}: ${best.msgPerSec} msg/s (${best.messages} messages in ${best.seconds} s${
-          best.complete ? '' : ', INCOMPLETE'
-        }), runs ${runs.map((r) => r.msgPerSec).join(', ')}`,
-      );
     }
   }
   results.replay = out;
@@ -365,12 +542,13 @@ async function scenarioReplay(results) {
 
 // ---- scenario 2: live latency ----
 
-async function scenarioLive(results) {
-  const topic = topicName('live');
+/** One client, messages produced at `rate` per second (the live scenario at 1,000/s, live10k at 10,000/s). */
+async function scenarioLive(results, key = 'live', rate = S.liveRate) {
+  const topic = topicName(key);
   await createTopic(topic, 1);
   createdTopics.push(topic);
-  const out = { rate: S.liveRate, seconds: S.liveSeconds, topic, contenders: {} };
-  for (const contender of contendersOf('live')) {
+  const out = { rate, seconds: S.liveSeconds, topic, contenders: {} };
+  for (const contender of contendersOf(key)) {
     let server;
     let client;
     if (contender === 'kcat') {
@@ -390,8 +568,8 @@ async function scenarioLive(results) {
     const sampler = server ? new ProcSampler(() => [server.serverPid], 250).start() : null;
     const bpid = brokerPid();
     const brokerSampler = bpid ? new ProcSampler(() => [bpid], 1000).start() : null;
-    log(`live ${contender}: producing ${S.liveRate}/s for ${S.liveSeconds} s`);
-    const prod = await produceAtRate(topic, S.liveRate, S.liveSeconds);
+    log(`${key} ${contender}: producing ${rate}/s for ${S.liveSeconds} s`);
+    const prod = await produceAtRate(topic, rate, S.liveSeconds);
     const done = await prod.done;
     await sleep(2000);
     client.send({ cmd: 'report' });
@@ -415,16 +593,17 @@ async function scenarioLive(results) {
       brokerCpuPct: brokerRes?.cpuPct ?? null,
     };
     log(
-      `live ${contender}: ${r.counts[0]}/${done.produced} received; latency p50 ${lat.p50} ms, p99 ${lat.p99} ms, max ${lat.max} ms`,
+      `${key} ${contender}: ${r.counts[0]}/${done.produced} received; latency p50 ${lat.p50} ms, p99 ${lat.p99} ms, max ${lat.max} ms`,
     );
   }
-  results.live = out;
+  results[key] = out;
 }
 
 // ---- scenario 3: many clients ----
 
-async function manyClients(contender, topic, n) {
-  const procs = Math.ceil(n / S.clientsPerProcess);
+/** The floor of the many-clients scenario: one kcat process per client (bench/client.mjs runs them). */
+async function manyClientsKcat(contender, topic, n) {
+  const procs = Math.ceil(n / S.kcatClientsPerProcess);
   const server = contender === 'kcat' ? null : await startServer(contender);
   await sleep(1000);
   const baseline = server ? procStats(server.serverPid) : null;
@@ -433,7 +612,7 @@ async function manyClients(contender, topic, n) {
   const t0 = performance.now();
   for (let i = 0; i < procs; i++) {
     const connections = Math.floor(n / procs) + (i < n % procs ? 1 : 0);
-    const common = { mode: 'live', connections, rampPerSec: S.rampPerSec / procs, parse: 'light' };
+    const common = { mode: 'live', connections, rampPerSec: 250 / procs, parse: 'light' };
     clients.push(
       contender === 'kcat'
         ? clientScript({
@@ -444,7 +623,7 @@ async function manyClients(contender, topic, n) {
         : clientScript({ ...common, source: 'http', url: streamUrl(server, { topic }) }),
     );
   }
-  const connectTimeout = 30_000 + (n / S.rampPerSec) * 1000;
+  const connectTimeout = 30_000 + (n / 250) * 1000;
   const connected = await Promise.all(clients.map((c) => c.next('connected', connectTimeout).catch((e) => e)));
   const connectSeconds = (performance.now() - t0) / 1000;
   const failedConnect = connected.reduce((a, c) => a + (c instanceof Error ? 0 : c.failed), 0);
@@ -470,7 +649,7 @@ async function manyClients(contender, topic, n) {
   const sampler = new ProcSampler(measured, 500).start();
   const bpid = brokerPid();
   const brokerSampler = bpid ? new ProcSampler(() => [bpid], 1000).start() : null;
-  const prod = await produceAtRate(topic, S.clientsRate, S.clientsSeconds);
+  const prod = await produceAtRate(topic, S.clientsRate, S.clientsSeconds, S.clientsMessageBytes);
   const done = await prod.done;
   await sleep(S.clientsGraceS * 1000);
   const res = sampler.stop();
@@ -492,7 +671,7 @@ async function manyClients(contender, topic, n) {
     clients: n,
     produced: done.produced,
     connectSeconds: round(connectSeconds, 1),
-    connectFailed: failedConnect + timedOut * S.clientsPerProcess,
+    connectFailed: failedConnect + timedOut * S.kcatClientsPerProcess,
     headersP50Ms: median(headers),
     headersMaxMs: headers.length ? Math.max(...headers) : null,
     clientsComplete: complete,
@@ -511,6 +690,105 @@ async function manyClients(contender, topic, n) {
     serverAlive,
     serverExit: server?.exited ?? null,
     serverStderr: server?.exited ? server.stderr.slice(-500) : undefined,
+  };
+}
+
+/**
+ * N live streams held by load-generator processes (bench/loadgen.mjs, up to
+ * `perProcess` streams each) on one server process, then `rate` messages/s of
+ * ~350 B for clientsSeconds. Every stream must receive every message. The
+ * server's CPU and memory are read from /proc, the load generators' CPU
+ * beside them.
+ */
+async function manyClientsLoadgen(contender, topic, n, { h2 = false, rate, perProcess }) {
+  const server = await startServer(contender, { h2c: h2 });
+  await sleep(1000);
+  const baseline = procStats(server.serverPid);
+  const procs = Math.ceil(n / perProcess);
+  const gens = [];
+  const t0 = performance.now();
+  for (let i = 0; i < procs; i++) {
+    const connections = Math.floor(n / procs) + (i < n % procs ? 1 : 0);
+    gens.push(
+      node(
+        'loadgen.mjs',
+        [
+          JSON.stringify({
+            mode: 'live',
+            url: streamUrl(server, { topic }),
+            connections,
+            rampPerSec: S.rampPerSec / procs,
+            h2,
+            streamsPerSession: S.h2StreamsPerSession,
+          }),
+        ],
+        { raiseLimits: true },
+      ),
+    );
+  }
+  const connectTimeout = 30_000 + (n / S.rampPerSec) * 1000;
+  const connected = await Promise.all(gens.map((g) => g.next('connected', connectTimeout).catch((e) => e)));
+  const connectSeconds = (performance.now() - t0) / 1000;
+  const timedOut = connected.filter((c) => c instanceof Error).length;
+  const failedConnect = connected.reduce((a, c) => a + (c instanceof Error ? 0 : c.failed), 0);
+  const ttfb = new Histogram();
+  for (const c of connected) if (!(c instanceof Error)) ttfb.merge(c.ttfb);
+  await sleep(3000);
+  const idle = sumStats([server.serverPid]);
+  const sampler = new ProcSampler(() => [server.serverPid], 500).start();
+  const genSampler = new ProcSampler(() => gens.map((g) => g.pid), 1000).start();
+  const bpid = brokerPid();
+  const brokerSampler = bpid ? new ProcSampler(() => [bpid], 1000).start() : null;
+  const prod = await produceAtRate(topic, rate, S.clientsSeconds, S.clientsMessageBytes);
+  const done = await prod.done;
+  await sleep(S.clientsGraceS * 1000);
+  const res = sampler.stop();
+  const genRes = genSampler.stop();
+  const brokerRes = brokerSampler?.stop();
+  const serverAlive = !server.exited;
+  for (const g of gens) g.send({ cmd: 'report' });
+  const reports = await Promise.all(gens.map((g) => g.next('result', 60_000).catch((e) => e)));
+  await Promise.all(gens.map((g) => g.stop()));
+  await server.stop();
+  const counts = reports.flatMap((r) => (r instanceof Error ? [] : r.counts));
+  while (counts.length < n) counts.push(0);
+  const h = new Histogram();
+  for (const r of reports) if (!(r instanceof Error)) h.merge(r.latency);
+  const complete = counts.filter((x) => x >= done.produced).length;
+  const delivered = counts.reduce((a, b) => a + Math.min(b, done.produced), 0);
+  const slowest = counts.reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY);
+  const kbPerClient = (kb) => (baseline && kb ? round((kb - baseline.rssKb) / n, 1) : null);
+  return {
+    clients: n,
+    http: h2 ? 'h2c' : 'http/1.1',
+    loadgenProcesses: procs,
+    sessions: h2 ? reports.reduce((a, r) => a + (r instanceof Error ? 0 : r.sessions), 0) : null,
+    produced: done.produced,
+    connectSeconds: round(connectSeconds, 1),
+    connectFailed: failedConnect + timedOut * perProcess,
+    headersP50Ms: ttfb.summaryMs().p50,
+    headersMaxMs: ttfb.summaryMs().max,
+    clientsComplete: complete,
+    slowestClientMessages: slowest,
+    completenessPct: round((100 * delivered) / (n * done.produced), 2),
+    latencyMs: h.summaryMs(),
+    baselineRssMb: baseline ? round(baseline.rssKb / 1024, 1) : null,
+    idleRssMb: idle ? round(idle.rssKb / 1024, 1) : null,
+    perClientMb: idle && baseline ? round((idle.rssKb - baseline.rssKb) / 1024 / n, 3) : null,
+    idleKbPerClient: kbPerClient(idle?.rssKb),
+    peakKbPerClient: kbPerClient(res.peakRssMb * 1024),
+    peakRssMb: res.peakRssMb,
+    threads: idle?.threads ?? null,
+    peakThreads: res.peakThreads,
+    fds: idle?.fds ?? null,
+    cpuPct: res.cpuPct,
+    usPerDelivery: delivered ? round((1e6 * res.cpuS) / delivered, 2) : null,
+    loadgenCpuPct: genRes.cpuPct,
+    loadgenUsPerDelivery: delivered ? round((1e6 * genRes.cpuS) / delivered, 2) : null,
+    brokerCpuPct: brokerRes?.cpuPct ?? null,
+    serverAlive,
+    serverExit: server.exited ?? null,
+    serverStderr: server.exited ? server.stderr.slice(-500) : undefined,
   };
 }
 
@@ -540,35 +818,152 @@ async function reapKcat(topic) {
   spawnSync('pkill', ['-9', '-f', pattern]);
 }
 
-async function scenarioClients(results) {
-  const topic = topicName('clients');
+/**
+ * Many live clients in one server process: `clients` over HTTP/1.1 (10
+ * msg/s of ~350 B; kcat only when named), `clients-h2` over h2c (2 msg/s,
+ * many streams per session; needs the bridge's HTTP/2 support, run with --h2).
+ * A contender stops at the first count where it breaks.
+ */
+async function scenarioClients(results, { h2 = false } = {}) {
+  const key = h2 ? 'clients-h2' : 'clients';
+  const topic = topicName(key);
   await createTopic(topic, 1);
   createdTopics.push(topic);
-  const out = { rate: S.clientsRate, seconds: S.clientsSeconds, topic, contenders: {} };
-  for (const contender of contendersOf('clients')) {
+  const rate = h2 ? S.h2Rate : S.clientsRate;
+  const countsToRun = h2 ? S.h2StreamCounts : S.clientCounts;
+  const out = {
+    rate,
+    seconds: S.clientsSeconds,
+    messageBytes: S.clientsMessageBytes,
+    http: h2 ? 'h2c' : 'http/1.1',
+    counts: countsToRun,
+    topic,
+    contenders: {},
+  };
+  for (const contender of contendersOf(key)) {
     const rows = [];
     out.contenders[contender] = rows;
-    for (const n of S.clientCounts) {
-      log(`clients ${contender}: ${n} clients`);
+    for (const n of countsToRun) {
+      log(`${key} ${contender}: ${n} clients`);
       let r;
       try {
-        r = await manyClients(contender, topic, n);
+        r =
+          contender === 'kcat'
+            ? await manyClientsKcat(contender, topic, n)
+            : await manyClientsLoadgen(contender, topic, n, {
+                h2,
+                rate,
+                perProcess: h2 ? S.h2StreamsPerProcess : S.clientsPerProcess,
+              });
       } catch (err) {
         r = { clients: n, error: String(err.message ?? err) };
       } finally {
-        await reapKcat(topic);
+        if (contender === 'kcat') await reapKcat(topic);
       }
       r.verdict = verdict(r);
       rows.push(r);
       log(
-        `clients ${contender} ×${n}: ${r.completenessPct ?? '-'}% delivered, ${r.clientsComplete ?? '-'} complete, ` +
-          `RSS ${r.idleRssMb ?? '-'} MB (${r.perClientMb ?? '-'} MB/client), threads ${r.threads ?? '-'}, ` +
-          `CPU ${r.cpuPct ?? '-'}% (broker ${r.brokerCpuPct ?? '-'}%), p50/p99 ${r.latencyMs?.p50 ?? '-'}/${r.latencyMs?.p99 ?? '-'} ms → ${r.verdict}`,
+        `${key} ${contender} ×${n}: ${r.completenessPct ?? '-'}% delivered, ${r.clientsComplete ?? '-'} complete (slowest ${r.slowestClientMessages ?? '-'}/${r.produced ?? '-'}), ` +
+          `RSS ${r.idleRssMb ?? '-'} MB (${r.idleKbPerClient ?? '-'} KB/client idle, ${r.peakKbPerClient ?? '-'} KB/client peak), threads ${r.threads ?? '-'}, ` +
+          `CPU ${r.cpuPct ?? '-'}% (${r.usPerDelivery ?? '-'} µs/delivery; load generators ${r.loadgenCpuPct ?? '-'}%, broker ${r.brokerCpuPct ?? '-'}%), p50/p99 ${r.latencyMs?.p50 ?? '-'}/${r.latencyMs?.p99 ?? '-'} ms → ${r.verdict}`,
       );
       if (!r.verdict.startsWith('ok')) break;
     }
   }
-  results.clients = out;
+  results[key] = out;
+}
+
+// ---- scenario: connect rate ----
+
+/**
+ * New streams per second one server process accepts. With messages flowing
+ * (connectBackground msg/s) and one stream holding the shared tail open,
+ * streams are opened at each offered rate for connectSeconds and closed
+ * once answered: live streams from the end (closed at their first byte) and
+ * resumes with a Last-Event-ID `resumeBack` messages behind the end (served
+ * from the shared tail's log; closed at their first message). Rates step up
+ * until the p99 time to first byte (resumes: first message) passes 100 ms
+ * or a stream fails.
+ */
+async function scenarioConnect(results) {
+  const topic = topicName('connect');
+  await createTopic(topic, 1);
+  createdTopics.push(topic);
+  const out = {
+    rates: S.connectRates,
+    seconds: S.connectSeconds,
+    background: S.connectBackground,
+    resumeBack: S.resumeBack,
+    topic,
+    contenders: {},
+  };
+  for (const contender of contendersOf('connect')) {
+    const server = await startServer(contender);
+    const url = streamUrl(server, { topic });
+    const holder = node('loadgen.mjs', [JSON.stringify({ mode: 'live', url, connections: 1 })], { raiseLimits: true });
+    await holder.next('connected', 30_000);
+    const seconds = S.connectRates.length * 2 * (S.connectSeconds + 3) + 30;
+    const prod = await produceAtRate(topic, S.connectBackground, seconds, S.clientsMessageBytes);
+    await sleep(1000);
+    const rows = { live: [], resume: [] };
+    out.contenders[contender] = rows;
+    for (const kind of ['live', 'resume']) {
+      for (const rate of S.connectRates) {
+        const sampler = new ProcSampler(() => [server.serverPid], 500).start();
+        const g = node(
+          'loadgen.mjs',
+          [
+            JSON.stringify({
+              mode: 'connect',
+              url,
+              rate,
+              count: rate * S.connectSeconds,
+              closeAfter: kind === 'live' ? 'firstByte' : 'firstMessage',
+              resumeBack: kind === 'resume' ? S.resumeBack : undefined,
+            }),
+          ],
+          { raiseLimits: true },
+        );
+        let r;
+        try {
+          r = await g.next('result', (S.connectSeconds + 60) * 1000);
+        } catch (err) {
+          r = { error: String(err.message ?? err) };
+        }
+        await g.stop();
+        const res = sampler.stop();
+        const t = Histogram.from(kind === 'live' ? (r.ttfb ?? { counts: [], n: 0 }) : (r.ttfm ?? { counts: [], n: 0 }));
+        const lat = t.summaryMs();
+        const row = {
+          offered: rate,
+          achievedPerSec: round(r.achievedPerSec, 0),
+          completed: r.completed ?? 0,
+          failed: r.failed ?? null,
+          error: r.error ?? (r.errors?.length ? r.errors.join(', ') : undefined),
+          statuses: r.statuses,
+          latencyMs: lat,
+          measures: kind === 'live' ? 'first byte' : 'first message',
+          serverCpuPct: res.cpuPct,
+          serverPeakRssMb: res.peakRssMb,
+        };
+        row.ok = !r.error && row.failed === 0 && lat.p99 !== null && lat.p99 < 100;
+        rows[kind].push(row);
+        log(
+          `connect ${contender} ${kind} at ${rate}/s: ${row.achievedPerSec ?? '-'}/s achieved, ${row.completed} ok, ${row.failed ?? '-'} failed, ` +
+            `${row.measures} p50/p99 ${lat.p50 ?? '-'}/${lat.p99 ?? '-'} ms, server CPU ${res.cpuPct}%${row.error ? ` (${row.error})` : ''}`,
+        );
+        await sleep(1000);
+        if (!row.ok) break;
+      }
+    }
+    holder.send({ cmd: 'report' });
+    await holder.next('result', 10_000).catch(() => null);
+    await holder.stop();
+    await server.stop();
+    await prod.stop();
+    await prod.done.catch(() => null);
+  }
+  results.connect = out;
 }
 
 /**
@@ -720,9 +1115,21 @@ async function main() {
       noteActivity('before live');
       await scenarioLive(results);
     }
+    if (SCENARIOS.includes('live10k')) {
+      noteActivity('before live10k');
+      await scenarioLive(results, 'live10k', S.liveFastRate);
+    }
     if (SCENARIOS.includes('clients')) {
       noteActivity('before clients');
       await scenarioClients(results);
+    }
+    if (SCENARIOS.includes('clients-h2')) {
+      noteActivity('before clients-h2');
+      await scenarioClients(results, { h2: true });
+    }
+    if (SCENARIOS.includes('connect')) {
+      noteActivity('before connect');
+      await scenarioConnect(results);
     }
     noteActivity('at the end');
   } finally {

@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // `npm run bench`: benchmarks kafka-sse-bridge against its predecessor
-// (kafka-sse 0.4.2) and the floor (kcat), and writes bench/RESULTS.md,
-// bench/results.json and bench/chart.{svg,png}. Never part of `npm test`.
+// (kafka-sse 0.4.2) and the floors (node-rdkafka alone, kcat), and writes
+// bench/RESULTS.md, bench/results.json and bench/chart.{svg,png} (the PNG is
+// drawn in Node: no renderer to install). Never part of `npm test`.
 //
-//   npm run bench [-- --quick] [-- --scenario=replay,live,clients,ttfe] [-- --contenders=…]
+//   npm run bench [-- --quick] [-- --h2]
+//       [-- --scenario=replay,live,live10k,clients,clients-h2,connect,ttfe] [-- --contenders=…]
 //
 // Before running: builds dist/ (what is measured), installs the predecessor
 // into bench/node_modules when missing (bench/package.json; its node-rdkafka
-// builds librdkafka, a few minutes the first time), checks for kcat and
-// rsvg-convert, and checks that the broker answers (the local one of
+// builds librdkafka, a few minutes the first time), checks for kcat, and
+// checks that the broker answers (the local one of
 // scripts/kafka.mjs is started if nothing does, and stopped afterwards only
 // if this run started it). Other options are passed to bench/run.mjs; see there.
 import { spawn, spawnSync } from 'node:child_process';
@@ -66,8 +68,6 @@ async function main() {
   if (!has('kcat')) {
     throw new Error('kcat is missing: the floor needs it (Debian/Ubuntu: apt-get install -y kcat)');
   }
-  if (!has('rsvg-convert'))
-    console.warn('bench: rsvg-convert is missing; chart.svg only (apt-get install -y librsvg2-bin)');
 
   const settings = brokerSettings();
   const brokers = process.env.KAFKA_BROKERS ?? settings.brokers;

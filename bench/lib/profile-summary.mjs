@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Summarizes a .cpuprofile (node --cpu-prof): self time by function and by
-// file, the top N. Usage: node bench/lib/profile-summary.mjs <file> [N]
+// file, the top N, as shares of the whole profile and of its busy (not idle)
+// time. Usage: node bench/lib/profile-summary.mjs <file> [N]
 import fs from 'node:fs';
 
 const [file, topArg] = process.argv.slice(2);
@@ -24,10 +25,17 @@ for (const [id, t] of self) {
   const f = cf.url ? where.split('/').slice(-2).join('/') : cf.functionName;
   byFile.set(f, (byFile.get(f) ?? 0) + t);
 }
+// Busy = everything but (idle): the second column is the share of the time the process worked.
+const idle = [...byFn].filter(([k]) => k.startsWith('(idle)')).reduce((a, [, t]) => a + t, 0);
+const busy = total - idle;
 const show = (title, m) => {
-  console.log(`\n${title} (total ${(total / 1000).toFixed(0)} ms)`);
+  console.log(`\n${title} (total ${(total / 1000).toFixed(0)} ms, busy ${(busy / 1000).toFixed(0)} ms)`);
+  console.log('  total    busy      self');
   for (const [k, t] of [...m].sort((a, b) => b[1] - a[1]).slice(0, top)) {
-    console.log(`${((100 * t) / total).toFixed(1).padStart(5)}%  ${(t / 1000).toFixed(0).padStart(6)} ms  ${k}`);
+    const ofBusy = k.startsWith('(idle)') ? '      ' : `${((100 * t) / busy).toFixed(1).padStart(5)}%`;
+    console.log(
+      `${((100 * t) / total).toFixed(1).padStart(5)}%  ${ofBusy}  ${(t / 1000).toFixed(0).padStart(6)} ms  ${k}`,
+    );
   }
 };
 show('self time by function', byFn);

@@ -16,70 +16,177 @@ function table(head, rows) {
   ].join('\n');
 }
 
+/** The replay keys of a topic entry: a contender, `<contender>+ndjson`, `rdkafka@flowing`. */
+const floorOf = (t) => {
+  const xs = [t.rdkafka, t['rdkafka@flowing']].filter(Boolean);
+  return xs.length ? xs.reduce((a, b) => (b.msgPerSec > a.msgPerSec ? b : a)) : null;
+};
+
 /**
- * The targets of issue 5, evaluated on a run for one contender (`bridge`, or a
- * variant). Each: {target, measured, met}; measured is null when not run.
+ * The targets of issue 12, evaluated on a run for one contender (`bridge`, or
+ * a variant). Each: {target, measured, met}; measured is null when not run.
  */
-export function targets(r, key = 'bridge', clientsKey = key) {
+export function targets(r, key = 'bridge') {
   const out = [];
-  const rp = r.replay?.topics ?? {};
-  for (const [k, t] of Object.entries(rp)) {
-    const x = t[key];
-    const pred = t.predecessor;
-    const kcat = t.kcat;
-    out.push({
-      target: `Replay ${k}: ≥ 10× the predecessor`,
-      measured:
-        x && pred
-          ? `${(x.msgPerSec / pred.msgPerSec).toFixed(1)}× (${int(x.msgPerSec)} vs ${int(pred.msgPerSec)} msg/s)`
+  const add = (target, measured, met) => out.push({ target, measured, met: Boolean(met) });
+  for (const [k, t] of Object.entries(r.replay?.topics ?? {})) {
+    const floor = floorOf(t);
+    for (const format of r.replay.formats ?? ['sse']) {
+      const sfx = format === 'sse' ? '' : '+ndjson';
+      const x = t[`${key}${sfx}`];
+      const pred = t[`predecessor${sfx}`];
+      const what = `Replay ${k} ${format.toUpperCase()}`;
+      if (!x) continue;
+      add(
+        `${what}: ≥ 75% of node-rdkafka alone`,
+        floor
+          ? `${((100 * x.msgPerSec) / floor.msgPerSec).toFixed(0)}% (${int(x.msgPerSec)} vs ${int(floor.msgPerSec)} msg/s, ${floor.mode ?? 'batched'})`
           : null,
-      met: Boolean(x && pred && x.msgPerSec / pred.msgPerSec >= 10),
-    });
-    out.push({
-      target: `Replay ${k}: ≥ 50% of kcat`,
-      measured:
-        x && kcat
-          ? `${((100 * x.msgPerSec) / kcat.msgPerSec).toFixed(0)}% (${int(x.msgPerSec)} vs ${int(kcat.msgPerSec)} msg/s)`
-          : null,
-      met: Boolean(x && kcat && x.msgPerSec / kcat.msgPerSec >= 0.5),
-    });
+        floor && x.complete && x.msgPerSec >= 0.75 * floor.msgPerSec,
+      );
+      add(`${what}: server CPU ≤ 8 µs per message`, `${fmt(x.serverUsPerMessage)} µs`, x.serverUsPerMessage <= 8);
+      add(
+        `${what}: ≥ 25× the predecessor`,
+        pred ? `${(x.msgPerSec / pred.msgPerSec).toFixed(1)}× (${int(pred.msgPerSec)} msg/s)` : null,
+        pred && x.msgPerSec >= 25 * pred.msgPerSec,
+      );
+      add(
+        `${what}: every message once, correct ids`,
+        `${int(x.messages)} messages, ${int(x.disorder ?? 0)} out of order${x.lastIdOk === false ? ', last id wrong' : x.lastIdOk ? ', last id = next offsets' : ''}`,
+        x.complete,
+      );
+    }
   }
-  if (r.live) {
-    const live = r.live.contenders[key];
-    out.push({
-      target: 'Live p99 < 10 ms',
-      measured: live
-        ? `p99 ${fmt(live.latencyMs.p99, 1)} ms (p50 ${fmt(live.latencyMs.p50, 2)}, max ${fmt(live.latencyMs.max, 0)})`
-        : null,
-      met: Boolean(live && live.latencyMs.p99 !== null && live.latencyMs.p99 < 10 && live.complete),
-    });
+  for (const [sk, limit] of [
+    ['live', 5],
+    ['live10k', 20],
+  ]) {
+    const live = r[sk]?.contenders?.[key];
+    if (!live) continue;
+    const kcat = r[sk].contenders.kcat;
+    add(
+      `Live ${int(r[sk].rate)} msg/s: p99 < ${limit} ms, every message`,
+      `p99 ${fmt(live.latencyMs.p99, 1)} ms (p50 ${fmt(live.latencyMs.p50, 2)}, max ${fmt(live.latencyMs.max, 0)}), ${int(live.received)}/${int(live.produced)}`,
+      live.complete && live.latencyMs.p99 !== null && live.latencyMs.p99 < limit,
+    );
+    if (kcat) {
+      add(
+        `Live ${int(r[sk].rate)} msg/s: p99 ≤ kcat's p99 + 2 ms`,
+        `${fmt(live.latencyMs.p99, 1)} vs ${fmt(kcat.latencyMs.p99, 1)} ms`,
+        live.latencyMs.p99 !== null && live.latencyMs.p99 <= kcat.latencyMs.p99 + 2,
+      );
+    }
   }
-  if (r.clients) {
-    const rows = r.clients.contenders[clientsKey];
-    const maxN = Math.max(...r.settings.clientCounts);
-    const row = rows?.find((x) => x.clients === maxN);
-    const last = rows?.at(-1);
-    out.push({
-      target: `${maxN} clients in one process, each receiving every message`,
-      measured: !rows
-        ? null
-        : row
-          ? `${int(row.clientsComplete ?? 0)}/${maxN} complete (${fmt(row.completenessPct, 2)}% of deliveries), p99 ${fmt(row.latencyMs?.p99 / 1000, 1)} s`
-          : `not run: at ${last?.clients} clients ${last?.verdict} (${fmt(last?.completenessPct, 1)}% of deliveries)`,
-      met: Boolean(row?.verdict.startsWith('ok')),
-    });
-    out.push({
-      target: `≤ 2 MB per client at ${maxN} clients`,
-      measured: !rows
-        ? null
-        : row
-          ? `${fmt(row.perClientMb, 2)} MB/client (RSS ${fmt(row.idleRssMb)} MB)`
-          : `not run (${fmt(last?.perClientMb, 2)} MB/client at ${last?.clients})`,
-      met: Boolean(row && row.perClientMb !== null && row.perClientMb <= 2),
-    });
+  for (const sk of ['clients', 'clients-h2']) {
+    const rows = r[sk]?.contenders?.[key];
+    if (!rows) continue;
+    const counts = r[sk].counts ?? r.settings.clientCounts;
+    const maxN = Math.max(...counts);
+    const row = rows.find((x) => x.clients === maxN);
+    const last = rows.at(-1);
+    const label = `${int(maxN)} ${sk === 'clients-h2' ? 'HTTP/2 streams' : 'clients'} at ${r[sk].rate} msg/s`;
+    if (!row) {
+      add(`${label}: every client every message`, `not run: at ${int(last?.clients)} ${last?.verdict}`, false);
+      continue;
+    }
+    add(
+      `${label}: every client every message, p99 < 1 s`,
+      `${int(row.clientsComplete ?? 0)}/${int(maxN)} complete (slowest ${int(row.slowestClientMessages)}/${int(row.produced)}), p99 ${fmt(row.latencyMs?.p99, 0)} ms`,
+      row.clientsComplete === maxN && row.latencyMs?.p99 < 1000,
+    );
+    add(
+      `${label}: server ≤ 40% of a core, ≤ 4 µs per delivery`,
+      `${fmt(row.cpuPct)}%, ${fmt(row.usPerDelivery, 2)} µs (load generators ${fmt(row.loadgenCpuPct)}%)`,
+      row.cpuPct <= 40 && row.usPerDelivery <= 4,
+    );
+    add(
+      `${label}: ≤ 16 KB per idle client, peak ≤ 30 KB per client`,
+      `${fmt(row.idleKbPerClient)} KB idle, ${fmt(row.peakKbPerClient)} KB peak`,
+      row.idleKbPerClient <= 16 && row.peakKbPerClient <= 30,
+    );
+  }
+  const conn = r.connect?.contenders?.[key];
+  if (conn) {
+    for (const kind of ['live', 'resume']) {
+      const ok = conn[kind].filter((x) => x.ok);
+      const best = ok.at(-1);
+      add(
+        `Connect rate, ${kind === 'live' ? 'new live streams' : 'resumes from the tail’s log'}: p99 ${kind === 'live' ? 'time to first byte' : 'time to first message'} < 100 ms`,
+        best
+          ? `${int(best.achievedPerSec)}/s with p99 ${fmt(best.latencyMs.p99, 1)} ms (highest offered rate that held: ${int(best.offered)}/s of ${conn[kind].map((x) => int(x.offered)).join(', ')})`
+          : `not even at ${int(conn[kind][0]?.offered)}/s (p99 ${fmt(conn[kind][0]?.latencyMs?.p99, 0)} ms)`,
+        Boolean(best),
+      );
+    }
   }
   return out;
 }
+
+const liveTable = (r, sk, keys) =>
+  table(
+    ['Contender', 'Received', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'Server CPU %', 'Server peak RSS MB'],
+    keys
+      .filter((c) => r[sk].contenders[c])
+      .map((c) => {
+        const x = r[sk].contenders[c];
+        return [
+          NAMES[c] ?? c,
+          `${int(x.received)}/${int(x.produced)}`,
+          fmt(x.latencyMs.p50, 2),
+          fmt(x.latencyMs.p90, 2),
+          fmt(x.latencyMs.p99, 2),
+          fmt(x.latencyMs.p999, 2),
+          fmt(x.latencyMs.max, 1),
+          fmt(x.serverCpuPct),
+          fmt(x.serverPeakRssMb),
+        ];
+      }),
+  );
+
+const clientsTable = (r, sk, keys) => {
+  const rows = [];
+  for (const c of keys) {
+    for (const x of r[sk].contenders[c] ?? []) {
+      rows.push([
+        NAMES[c] ?? c,
+        int(x.clients),
+        x.verdict.startsWith('ok') ? x.verdict : `**${x.verdict}**`,
+        x.clientsComplete === undefined
+          ? '–'
+          : `${int(x.clientsComplete)} (${fmt(x.completenessPct, 2)}%; slowest ${int(x.slowestClientMessages)}/${int(x.produced)})`,
+        fmt(x.connectSeconds),
+        x.latencyMs ? `${fmt(x.latencyMs.p50, 1)} / ${fmt(x.latencyMs.p99, 1)} / ${fmt(x.latencyMs.max, 0)}` : '–',
+        fmt(x.cpuPct),
+        fmt(x.usPerDelivery, 2),
+        x.idleKbPerClient === undefined ? fmt((x.perClientMb ?? 0) * 1024, 0) : fmt(x.idleKbPerClient),
+        fmt(x.peakKbPerClient),
+        `${fmt(x.idleRssMb)} / ${fmt(x.peakRssMb)}`,
+        int(x.threads),
+        x.loadgenCpuPct === undefined ? '–' : `${fmt(x.loadgenCpuPct)} (${int(x.loadgenProcesses)} proc.)`,
+        fmt(x.brokerCpuPct),
+      ]);
+    }
+  }
+  return table(
+    [
+      'Contender',
+      'Clients',
+      'Verdict',
+      'Complete clients',
+      'Connect s',
+      'Latency p50/p99/max ms',
+      'Server CPU %',
+      'µs per delivery',
+      'KB per idle client',
+      'Peak KB per client',
+      'RSS idle / peak MB',
+      'Threads',
+      'Load generators CPU %',
+      'Broker CPU %',
+    ],
+    rows,
+  );
+};
 
 export function reportMarkdown(r, findings) {
   const keys = contenderOrder(r.settings.contenders);
@@ -87,7 +194,7 @@ export function reportMarkdown(r, findings) {
   L.push('# Benchmark results');
   L.push('');
   L.push(
-    `Generated by \`npm run bench${r.quick ? ' -- --quick' : ''}\` (run \`${r.runId}\`, ${r.startedAt}, ${Math.round(r.durationS / 60)} min ${r.durationS % 60} s). ` +
+    `Generated by \`npm run bench${r.quick ? ' -- --quick' : ''}\` (run \`${r.runId}\`, ${r.startedAt}, ${Math.floor(r.durationS / 60)} min ${r.durationS % 60} s). ` +
       'Every figure below comes from that one run: all contenders against the same broker and the same data, one after the other. ' +
       'Raw figures: [results.json](results.json).',
   );
@@ -95,21 +202,12 @@ export function reportMarkdown(r, findings) {
   if (r.buildNote) L.push('', `Build: ${r.buildNote}.`);
   L.push('', '![headline comparisons](chart.png)', '');
 
-  L.push('## Targets (issue 5)', '');
-  const base = targets(r, 'bridge');
-  const tunedKey = keys.includes('bridge@tuned') ? 'bridge@tuned' : null;
-  const tuned = tunedKey ? targets(r, tunedKey, keys.includes('fanout') ? 'fanout' : tunedKey) : null;
+  L.push('## Targets (issue 12)', '');
   const cell = (t) => (t.measured === null ? '–' : `${t.met ? 'yes' : '**no**'}: ${t.measured}`);
   L.push(
     table(
-      tuned
-        ? [
-            'Target',
-            'kafka-sse-bridge, defaults',
-            'With the proposed changes (bridge@tuned; many clients: shared-tail prototype)',
-          ]
-        : ['Target', 'kafka-sse-bridge, defaults'],
-      base.map((t, i) => (tuned ? [t.target, cell(t), cell(tuned[i])] : [t.target, cell(t)])),
+      ['Target', 'kafka-sse-bridge, defaults'],
+      targets(r, 'bridge').map((t) => [t.target, cell(t)]),
     ),
   );
   L.push('');
@@ -133,10 +231,13 @@ export function reportMarkdown(r, findings) {
           'predecessor',
           `kafka-sse ${r.versions.predecessor}, node-rdkafka overridden to ${r.versions.nodeRdkafkaPredecessor}`,
         ],
-        ['floor', `kcat ${r.versions.kcat}`],
         [
-          'SSE client',
-          `eventsource-parser ${r.versions.eventsourceParser} + JSON.parse of every message, separate processes`,
+          'floors',
+          `node-rdkafka ${r.versions.nodeRdkafkaBridge} alone (bench/rdkafka-alone.mjs); kcat ${r.versions.kcat}`,
+        ],
+        [
+          'Clients',
+          `replay: a counting client (no parser, no JSON.parse) and, beside it, eventsource-parser ${r.versions.eventsourceParser} + JSON.parse; live: eventsource-parser + JSON.parse; many clients and connect rate: bench/loadgen.mjs (raw sockets, frame counter)`,
         ],
         [
           'Shared machine',
@@ -162,48 +263,49 @@ export function reportMarkdown(r, findings) {
     `- **kafka-sse 0.4.2**: called as its README shows, with \`kafkaConfig\` = \`metadata.broker.list\` and a bunyan logger at level \`warn\` (its own default logs every message at \`debug\` with source locations); \`UV_THREADPOOL_SIZE=${s.predecessorThreadpool}\`, as its own test scripts set (its consume(1) calls run on the thread pool).`,
   );
   for (const [name, v] of Object.entries(s.variants ?? {})) {
-    L.push(
-      `- **${NAMES[`bridge@${name}`] ?? `bridge@${name}`}** (\`bridge@${name}\`): kafka-sse-bridge with ${v.description}. Not the defaults: it measures what the changes proposed in the analysis below would give.`,
-    );
-  }
-  if (s.contenders.includes('fanout')) {
-    L.push(
-      '- **shared-tail prototype** (`fanout`, bench/servers/fanout-prototype.mjs): not the library and not a contender, a ~100-line prototype of one shared consumer per topic whose frames are written to every live client; measured in the many-clients scenario to size the architectural change proposed below.',
-    );
+    L.push(`- **bridge@${name}**: kafka-sse-bridge with ${v.description}. Not the defaults.`);
   }
   L.push(
-    '- **kcat**: `kcat -C` with librdkafka defaults; replay writes to /dev/null, live and clients print `%s\\n` to a pipe read by the same client code as the SSE streams.',
+    '- **node-rdkafka alone** (bench/rdkafka-alone.mjs): a process that assigns every partition at offset 0 and only counts messages and checks their offsets (no HTTP, no JSON), batched (a `consume(10000)` loop) and flowing (`consume()`, one `data` event per message); timed from its first message to its last. CPU per message is the whole process’s utime+stime (start-up included) ÷ messages.',
   );
   L.push(
-    `- Each contender's server is a plain \`node:http\` server in its own process (bench/servers/), measured from /proc (VmRSS, Threads, utime+stime). Clients are separate processes (bench/client.mjs), at most ${s.clientsPerProcess} connections each.`,
+    '- **kcat**: `kcat -C -u` with librdkafka defaults, printing `%s\\n`; replay is timed from its first message to its last as they reach the runner through a pipe (the whole process’s time is in results.json), live prints to a pipe read by the same client code as the SSE streams.',
   );
   L.push(
-    `- Sizes: replay ${int(s.replayMessages)} messages of ~${r.replay?.messageBytes ?? s.messageBytes} B (median of ${s.replayRuns} runs; a run is capped at ${s.replayTimeoutS} s, and a run longer than a third of that is not repeated); live ${s.liveRate} msg/s for ${s.liveSeconds} s; clients ${s.clientsRate} msg/s for ${s.clientsSeconds} s at ${s.clientCounts.join(', ')} clients (connections opened at ${s.rampPerSec}/s); time to first event: median of ${s.ttfeSamples}.`,
+    `- Each contender's server is a plain \`node:http\` server in its own process (bench/servers/; \`--h2c\`: node:http2 without TLS), measured from /proc (VmRSS, Threads, utime+stime). Many clients: load-generator processes of up to ${int(s.clientsPerProcess)} raw HTTP/1.1 connections each (HTTP/2: ${int(s.h2StreamsPerProcess)} streams in sessions of ${int(s.h2StreamsPerSession)}), opened at ${int(s.rampPerSec)}/s in all.`,
+  );
+  L.push(
+    `- Sizes: replay ${int(s.replayMessages)} messages of ~${r.replay?.messageBytes ?? s.messageBytes} B (median of ${s.replayRuns} runs; a run is capped at ${s.replayTimeoutS} s, and a run longer than a third of that is not repeated); live ${int(s.liveRate)} and ${int(s.liveFastRate)} msg/s for ${s.liveSeconds} s; clients ${s.clientsRate} msg/s of ~${s.clientsMessageBytes} B for ${s.clientsSeconds} s at ${s.clientCounts.map(int).join(', ')} clients; HTTP/2 streams ${s.h2Rate} msg/s at ${(s.h2StreamCounts ?? []).map(int).join(', ')}; connect rates ${(s.connectRates ?? []).map(int).join(', ')}/s for ${s.connectSeconds} s each; time to first event: median of ${s.ttfeSamples}.`,
   );
   L.push('');
 
   if (r.replay) {
     L.push('## 1. Replay throughput', '');
     L.push(
-      `One client reads ${int(r.replay.messages)} messages from offset 0 until it has them all. Time runs from the request to the last message parsed by the client (kcat: from process start to exit). Payload MB/s counts Kafka message values only; wire MB/s is what the SSE client received.`,
+      `One client reads ${int(r.replay.messages)} messages from offset 0 until it has them all, as SSE and as NDJSON (\`Accept: application/json\`). Time runs from the request to the last message (node-rdkafka alone and kcat: from their first message to their last; their whole-process rate is beside it). The headline client only counts \`data:\` lines (NDJSON: lines) and reads each message's \`_kafka\` partition and offset by position, so that the client is not what limits the rate; the JSON-parsing client's rate (eventsource-parser + JSON.parse) is beside it. Complete = every message exactly once, each partition's offsets in order, and the last SSE id naming every partition's next offset. Server CPU per message: the server's utime+stime over the request ÷ messages.`,
     );
     L.push('');
     const rows = [];
     for (const [k, t] of Object.entries(r.replay.topics)) {
-      for (const c of keys) {
+      const order = [
+        ...['rdkafka', 'rdkafka@flowing', 'kcat'],
+        ...keys.filter((c) => !['rdkafka', 'kcat'].includes(c)).flatMap((c) => [c, `${c}+ndjson`]),
+      ];
+      for (const c of order) {
         const x = t[c];
         if (!x) continue;
+        const floor = c === 'kcat' || c.startsWith('rdkafka');
         rows.push([
           k.replace('p', ' partition(s)'),
           NAMES[c] ?? c,
-          `${int(x.msgPerSec)}${x.complete ? '' : ` (capped: ${int(x.messages)} in ${fmt(x.seconds)} s)`}`,
+          `${int(x.msgPerSec)}${x.complete ? '' : ` (**incomplete**: ${int(x.messages)} in ${fmt(x.seconds)} s)`}`,
+          floor ? `${int(x.wholeMsgPerSec)} (whole process)` : x.jsonClient ? int(x.jsonClient.msgPerSec) : '–',
           fmt(x.payloadMbPerSec),
-          fmt(x.wireMbPerSec),
           fmt(x.seconds, 2),
           x.runs.map(int).join(', '),
-          c === 'kcat' ? `${fmt(x.cpuS)} s` : `${fmt(x.serverCpuS)} s (${fmt(x.serverUsPerMessage)} µs/msg)`,
+          floor ? `${fmt(x.usPerMessage, 1)} µs/msg (own)` : `${fmt(x.serverUsPerMessage)} µs/msg`,
           x.clientUsPerMessage === undefined ? '–' : `${fmt(x.clientUsPerMessage)} µs/msg`,
-          c === 'kcat' ? fmt(x.peakRssMb) : fmt(x.serverPeakRssMb),
+          floor ? fmt(x.peakRssMb) : fmt(x.serverPeakRssMb),
           x.brokerCpuPct === undefined || x.brokerCpuPct === null ? '–' : fmt(x.brokerCpuPct),
         ]);
       }
@@ -214,11 +316,11 @@ export function reportMarkdown(r, findings) {
           'Topic',
           'Contender',
           'Messages/s',
+          'JSON-parsing client msg/s',
           'Payload MB/s',
-          'Wire MB/s',
           'Seconds',
           'All runs (msg/s)',
-          'Server CPU (kcat: its own)',
+          'Server CPU',
           'Client CPU',
           'Peak RSS MB',
           'Broker CPU %',
@@ -229,86 +331,69 @@ export function reportMarkdown(r, findings) {
     L.push('');
   }
 
-  if (r.live) {
-    L.push('## 2. Live latency', '');
+  for (const [sk, n] of [
+    ['live', '2'],
+    ['live10k', '3'],
+  ]) {
+    if (!r[sk]) continue;
+    L.push(`## ${n}. Live latency at ${int(r[sk].rate)} messages/s`, '');
     L.push(
-      `${r.live.rate} messages/s produced for ${r.live.seconds} s (node-rdkafka producer, linger.ms=0) to a 1-partition topic with one connected client. Latency = client's CLOCK_MONOTONIC at parse time − the producer's CLOCK_MONOTONIC stamp embedded in the message (same machine, same clock, µs resolution); every message counts, none are dropped as warm-up.`,
+      `${int(r[sk].rate)} messages/s produced for ${r[sk].seconds} s (node-rdkafka producer, linger.ms=0) to a 1-partition topic with one connected client. Latency = client's CLOCK_MONOTONIC at parse time − the producer's CLOCK_MONOTONIC stamp embedded in the message (same machine, same clock, µs resolution); every message counts, none are dropped as warm-up.`,
     );
-    L.push('');
-    L.push(
-      table(
-        [
-          'Contender',
-          'Received',
-          'p50 ms',
-          'p90 ms',
-          'p99 ms',
-          'p99.9 ms',
-          'max ms',
-          'Server CPU %',
-          'Server peak RSS MB',
-        ],
-        keys
-          .filter((c) => r.live.contenders[c])
-          .map((c) => {
-            const x = r.live.contenders[c];
-            return [
-              NAMES[c],
-              `${int(x.received)}/${int(x.produced)}`,
-              fmt(x.latencyMs.p50, 2),
-              fmt(x.latencyMs.p90, 2),
-              fmt(x.latencyMs.p99, 2),
-              fmt(x.latencyMs.p999, 2),
-              fmt(x.latencyMs.max, 1),
-              fmt(x.serverCpuPct),
-              fmt(x.serverPeakRssMb),
-            ];
-          }),
-      ),
-    );
-    L.push('');
+    L.push('', liveTable(r, sk, keys), '');
   }
 
-  if (r.clients) {
-    L.push('## 3. Many clients', '');
+  for (const [sk, n] of [
+    ['clients', '4'],
+    ['clients-h2', '5'],
+  ]) {
+    if (!r[sk]) continue;
+    const h2 = sk === 'clients-h2';
+    L.push(`## ${n}. Many live ${h2 ? 'streams over HTTP/2 (h2c)' : 'clients'}`, '');
     L.push(
-      `N clients connect to one server process (plain topic, from the end), then ${r.clients.rate} messages/s are produced for ${r.clients.seconds} s. Memory per client = (server RSS with N idle clients − RSS before any client) ÷ N; for kcat, the summed PSS of its N processes ÷ N (PSS splits shared library pages among the processes; the RSS column shows the PSS sum with the RSS sum in parentheses). A client is complete when it received every produced message by ${r.settings.clientsGraceS} s after production ended. CPU is the server's (kcat: all its processes) while messages flow, as % of one core (the machine has ${r.machine.cores}); the broker's CPU is beside it. Clients read \`bench_t\`/\`bench_seq\` from each event's data instead of JSON-parsing it, so that thousands of client streams on ${r.machine.cores} cores cost less than the server being measured. A contender stops at the first N where it breaks.`,
+      `N ${h2 ? 'HTTP/2 streams (many per session)' : 'clients'} connect to one server process (plain topic, from the end), then ${r[sk].rate} messages/s of ~${r[sk].messageBytes ?? 350} B are produced for ${r[sk].seconds} s. A client is complete when it received every produced message by ${r.settings.clientsGraceS} s after production ended. Server CPU is over the production window, as % of one core (the machine has ${r.machine.cores}); µs per delivery = that CPU ÷ messages delivered to all clients. KB per idle client = (RSS with N idle clients − RSS before any) ÷ N; peak KB per client = (peak RSS while messages flowed − RSS before any) ÷ N. The load generators (bench/loadgen.mjs) hold thousands of streams per process, count frames holding a producer stamp and record one latency per frame; their CPU is beside the server's. A contender stops at the first N where it breaks.`,
+    );
+    L.push('', clientsTable(r, sk, keys), '');
+  }
+
+  if (r.connect) {
+    L.push('## 6. Connect rate', '');
+    L.push(
+      `With ${r.connect.background} messages/s flowing and one stream holding the shared tail open, one load-generator process opens new streams at each offered rate for ${r.connect.seconds} s: live streams from the end (closed at their first byte) and resumes whose \`Last-Event-ID\` is ${r.connect.resumeBack} messages behind the end (the shared tail's log; closed at their first message). Achieved = streams answered ÷ time from the first request to the last answer. Rates step up until the p99 passes 100 ms or a stream fails.`,
     );
     L.push('');
     const rows = [];
     for (const c of keys) {
-      for (const x of r.clients.contenders[c] ?? []) {
-        rows.push([
-          NAMES[c],
-          int(x.clients),
-          x.verdict.startsWith('ok') ? x.verdict : `**${x.verdict}**`,
-          x.clientsComplete === undefined ? '–' : `${int(x.clientsComplete)} (${fmt(x.completenessPct, 2)}%)`,
-          fmt(x.connectSeconds),
-          x.latencyMs ? `${fmt(x.latencyMs.p50, 1)} / ${fmt(x.latencyMs.p99, 1)} / ${fmt(x.latencyMs.max, 0)}` : '–',
-          c === 'kcat' ? `${fmt(x.idlePssMb)} (${fmt(x.idleRssMb)})` : fmt(x.idleRssMb),
-          fmt(x.perClientMb, 2),
-          fmt(x.peakRssMb),
-          int(x.threads),
-          fmt(x.cpuPct),
-          fmt(x.brokerCpuPct),
-        ]);
+      const x = r.connect.contenders[c];
+      if (!x) continue;
+      for (const kind of ['live', 'resume']) {
+        for (const row of x[kind]) {
+          rows.push([
+            NAMES[c] ?? c,
+            kind === 'live' ? 'new live stream' : 'resume from the log',
+            int(row.offered),
+            int(row.achievedPerSec),
+            `${int(row.completed)} / ${int(row.failed)}`,
+            row.measures,
+            `${fmt(row.latencyMs.p50, 1)} / ${fmt(row.latencyMs.p99, 1)} / ${fmt(row.latencyMs.max, 0)}`,
+            fmt(row.serverCpuPct),
+            row.ok ? 'ok' : `**${row.error ?? 'p99 ≥ 100 ms or failures'}**`,
+          ]);
+        }
       }
     }
     L.push(
       table(
         [
           'Contender',
-          'Clients',
+          'Kind',
+          'Offered /s',
+          'Achieved /s',
+          'OK / failed',
+          'Measures',
+          'p50 / p99 / max ms',
+          'Server CPU %',
           'Verdict',
-          'Complete clients',
-          'Connect s',
-          'Latency p50/p99/max ms',
-          'RSS MB',
-          'MB/client',
-          'Peak RSS MB',
-          'Threads',
-          'CPU %',
-          'Broker CPU %',
         ],
         rows,
       ),
@@ -317,9 +402,9 @@ export function reportMarkdown(r, findings) {
   }
 
   if (r.ttfe) {
-    L.push('## 4. Time to first event', '');
+    L.push('## 7. Time to first event', '');
     L.push(
-      `Median of ${r.ttfe.samples} sequential requests to a server that is already running. First byte: request → first body byte (\`:ok\`), with \`?since=\` and, in parentheses, without (a live stream from the end). First message: request → first message parsed, with \`?since=\` 24 h ago (so the answer is offset 0 of the 1-partition replay topic). kcat: process start → first message (\`-o s@<ms> -c 1\`).`,
+      `Median of ${r.ttfe.samples} sequential requests to a server that is already running. First byte: request → first body byte, with \`?since=\` and, in parentheses, without (a live stream from the end). First message: request → first message parsed, with \`?since=\` 24 h ago (so the answer is offset 0 of the 1-partition replay topic). kcat: process start → first message (\`-o s@<ms> -c 1\`).`,
     );
     L.push('');
     L.push(
@@ -330,7 +415,7 @@ export function reportMarkdown(r, findings) {
           .map((c) => {
             const x = r.ttfe.contenders[c];
             return [
-              NAMES[c],
+              NAMES[c] ?? c,
               x.firstByteMs === null ? 'n/a' : `${fmt(x.firstByteMs)} (${fmt(x.firstByteLiveMs)})`,
               fmt(x.firstMessageMs),
               fmt(x.firstMessageMaxMs),
@@ -343,7 +428,7 @@ export function reportMarkdown(r, findings) {
 
   L.push('## Reproducing', '');
   L.push(
-    '`npm run bench` (builds dist/ first; about 12 minutes on this 2-core machine; installs kafka-sse 0.4.2 into bench/node_modules on first use). `npm run bench -- --quick` runs smaller sizes; `--scenario=replay,live,clients,ttfe` and `--contenders=bridge,predecessor,kcat` select; `--bridge-config=<json>` adds librdkafka settings to the bridge (for tuning experiments); `--profile` runs the bridge under `--cpu-prof` with librdkafka statistics; `--out=<dir>` writes elsewhere. See bench/README.md.',
+    '`npm run bench` (builds dist/ first; installs kafka-sse 0.4.2 into bench/node_modules on first use); `npm run bench -- --quick` runs smaller sizes in under 5 minutes; `--scenario=replay,live,live10k,clients,clients-h2,connect,ttfe` and `--contenders=…` select; `--h2` adds the HTTP/2 scenario to the full run. See bench/README.md.',
   );
   L.push('');
   if (findings) {
@@ -353,13 +438,11 @@ export function reportMarkdown(r, findings) {
   return L.join('\n');
 }
 
-/** Writes RESULTS.md; bench/findings.md is appended to the main results (bench/RESULTS.md) only. */
+/** Writes RESULTS.md; bench/findings.md (an analysis of the run, when written) is appended to the main results only. */
 export function writeReport(results, dir) {
   const benchDir = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
   const findingsFile = path.join(benchDir, 'findings.md');
   const findings =
-    path.resolve(dir) === benchDir && fs.existsSync(findingsFile)
-      ? fs.readFileSync(findingsFile, 'utf8')
-      : `The analysis of this run is in [bench/findings.md](${path.relative(path.resolve(dir), findingsFile)}).`;
+    path.resolve(dir) === benchDir && fs.existsSync(findingsFile) ? fs.readFileSync(findingsFile, 'utf8') : null;
   fs.writeFileSync(path.join(dir, 'RESULTS.md'), reportMarkdown(results, findings));
 }

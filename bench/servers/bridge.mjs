@@ -4,6 +4,8 @@
 // defaults, for trying tuning without touching lib/. BENCH_STATS_FILE turns on
 // librdkafka statistics (every second) and appends them there as JSON lines;
 // BENCH_DEBUG turns on librdkafka's debug log (see below).
+// `--h2c`: serve HTTP/2 without TLS (node:http2, through its compatibility API)
+// instead of HTTP/1.1, for the clients-h2 scenario.
 import fs from 'node:fs';
 import { kafkaSse } from '../../dist/index.js';
 import { BROKERS } from '../lib/common.mjs';

@@ -4,15 +4,24 @@
 //   GET /stream/<topic[,topic…]>[?since=<ms>]   plain topics (the end, or since)
 //   GET /stream?assign=<json>                   explicit [{topic, partition, offset}]
 //
+// `--h2c`: HTTP/2 without TLS instead of HTTP/1.1 (bench/servers/bridge.mjs --h2c).
+//
 // Prints {"event":"ready","port":N} when listening. SIGTERM exits at once (so
 // that --cpu-prof writes its profile).
 import http from 'node:http';
+import http2 from 'node:http2';
 
-/** Starts the server; `handle(req, res, assignments, atTimestamp)` streams one request. */
+/**
+ * Starts the server; `handle(req, res, assignments, atTimestamp)` streams one
+ * request. With `--h2c` on the command line it is a node:http2 server without
+ * TLS (HTTP/2 prior knowledge), serving through node:http2's compatibility
+ * API, many streams per connection.
+ */
 export function serve(name, handle) {
   // BENCH_HTTP_HWM: an experiment knob (the sockets' write high-water mark, bytes); unset = Node's default.
   const hwm = Number(process.env.BENCH_HTTP_HWM || 0);
-  const server = http.createServer(hwm ? { highWaterMark: hwm } : {}, (req, res) => {
+  const h2c = process.argv.includes('--h2c');
+  const route = (req, res) => {
     const url = new URL(req.url ?? '/', 'http://bench');
     if (url.pathname === '/health') {
       res.end('ok');
@@ -29,14 +38,18 @@ export function serve(name, handle) {
     }
     const since = url.searchParams.get('since');
     handle(req, res, assignments, since ? Number(since) : undefined);
-  });
+  };
+  const server = h2c
+    ? http2.createServer({ settings: { maxConcurrentStreams: 100_000 } }, route)
+    : http.createServer(hwm ? { highWaterMark: hwm } : {}, route);
   // Streams are long: no request/keep-alive timeouts may cut them.
   server.requestTimeout = 0;
   server.headersTimeout = 0;
   server.keepAliveTimeout = 0;
+  server.setTimeout(0);
   server.listen(0, '127.0.0.1', () => {
     process.stdout.write(
-      `${JSON.stringify({ event: 'ready', name, port: server.address().port, pid: process.pid })}\n`,
+      `${JSON.stringify({ event: 'ready', name, http: h2c ? 'h2c' : 'http/1.1', port: server.address().port, pid: process.pid })}\n`,
     );
   });
   process.on('SIGTERM', () => process.exit(0));
