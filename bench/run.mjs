@@ -711,7 +711,7 @@ async function manyClientsKcat(contender, topic, n) {
  * server's CPU and memory are read from /proc, the load generators' CPU
  * beside them.
  */
-async function manyClientsLoadgen(contender, topic, n, { h2 = false, rate, perProcess }) {
+async function manyClientsLoadgen(contender, topic, n, { h2 = false, rate, perProcess, ramp = S.rampPerSec }) {
   const server = await startServer(contender, { h2c: h2 });
   await sleep(1000);
   const baseline = procStats(server.serverPid);
@@ -728,7 +728,7 @@ async function manyClientsLoadgen(contender, topic, n, { h2 = false, rate, perPr
             mode: 'live',
             url: streamUrl(server, { topic }),
             connections,
-            rampPerSec: S.rampPerSec / procs,
+            rampPerSec: ramp / procs,
             h2,
             streamsPerSession: S.h2StreamsPerSession,
           }),
@@ -737,7 +737,7 @@ async function manyClientsLoadgen(contender, topic, n, { h2 = false, rate, perPr
       ),
     );
   }
-  const connectTimeout = 30_000 + (n / S.rampPerSec) * 1000;
+  const connectTimeout = 30_000 + (n / ramp) * 1000;
   const connected = await Promise.all(gens.map((g) => g.next('connected', connectTimeout).catch((e) => e)));
   const connectSeconds = (performance.now() - t0) / 1000;
   const timedOut = connected.filter((c) => c instanceof Error).length;
@@ -873,6 +873,8 @@ async function scenarioClients(results, { h2 = false } = {}) {
                 h2,
                 rate,
                 perProcess: h2 ? S.h2StreamsPerProcess : S.clientsPerProcess,
+                // A consumer per client: opened at the pace of the earlier runs, not the bridge's.
+                ramp: privateConsumers ? Math.min(250, S.rampPerSec) : S.rampPerSec,
               });
       } catch (err) {
         r = { clients: n, error: String(err.message ?? err) };
