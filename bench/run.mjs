@@ -12,6 +12,7 @@
 //   --<scenario>-contenders=a,b  the same for one scenario
 //   --clients=1000,10000    client counts of the "clients" scenario; --clients-seconds=<s>
 //   --h2-streams=10000,50000  stream counts of "clients-h2"
+//   --max-private-clients=<n>  the most clients for contenders with a consumer per client (2000)
 //   --ramp-per-sec=<n>      how fast the load generators open their streams, in all
 //   --connect-rates=a,b     offered rates of the "connect" scenario
 //   --bridge-config=<json>  librdkafka settings added to the bridge's (experiments)
@@ -84,7 +85,14 @@ const CONTENDERS = [...new Set(SCENARIOS.flatMap(contendersOf))];
  * bench/results/tmp/last unless --out says where.
  */
 const PARTIAL_ARGS = ['quick', 'scenario', 'contenders', 'clients', 'clients-seconds', 'ramp-per-sec', 'h2-streams'];
-const PARTIAL_ARGS_MORE = ['connect-rates', 'profile', 'bridge-config', 'http-hwm', 'predecessor-threadpool'];
+const PARTIAL_ARGS_MORE = [
+  'connect-rates',
+  'profile',
+  'bridge-config',
+  'http-hwm',
+  'predecessor-threadpool',
+  'max-private-clients',
+];
 const FULL_RUN = !Object.keys(argv).some(
   (k) =>
     PARTIAL_ARGS.includes(k) || PARTIAL_ARGS_MORE.includes(k) || k.endsWith('-contenders') || k.startsWith('replay-'),
@@ -121,6 +129,7 @@ const S = {
   kcatClientsPerProcess: 250,
   clientsGraceS: QUICK ? 3 : 5,
   rampPerSec: Number(argv['ramp-per-sec'] ?? 1000),
+  maxPrivateClients: Number(argv['max-private-clients'] ?? 2000),
   h2StreamCounts: String(argv['h2-streams'] ?? (QUICK ? '1000' : '10000,50000'))
     .split(',')
     .map(Number),
@@ -139,6 +148,8 @@ const S = {
 const RUN_ID = `${Date.now().toString(36)}`;
 const topicName = (what) => `bench-${what}-${RUN_ID}`;
 const createdTopics = [];
+
+const int = (v) => Math.round(v).toLocaleString('en-US');
 
 function log(...a) {
   const t = new Date().toISOString().slice(11, 19);
@@ -700,7 +711,7 @@ async function manyClientsKcat(contender, topic, n) {
  * server's CPU and memory are read from /proc, the load generators' CPU
  * beside them.
  */
-async function manyClientsLoadgen(contender, topic, n, { h2 = false, rate, perProcess }) {
+async function manyClientsLoadgen(contender, topic, n, { h2 = false, rate, perProcess, ramp = S.rampPerSec }) {
   const server = await startServer(contender, { h2c: h2 });
   await sleep(1000);
   const baseline = procStats(server.serverPid);
@@ -717,7 +728,7 @@ async function manyClientsLoadgen(contender, topic, n, { h2 = false, rate, perPr
             mode: 'live',
             url: streamUrl(server, { topic }),
             connections,
-            rampPerSec: S.rampPerSec / procs,
+            rampPerSec: ramp / procs,
             h2,
             streamsPerSession: S.h2StreamsPerSession,
           }),
@@ -726,7 +737,7 @@ async function manyClientsLoadgen(contender, topic, n, { h2 = false, rate, perPr
       ),
     );
   }
-  const connectTimeout = 30_000 + (n / S.rampPerSec) * 1000;
+  const connectTimeout = 30_000 + (n / ramp) * 1000;
   const connected = await Promise.all(gens.map((g) => g.next('connected', connectTimeout).catch((e) => e)));
   const connectSeconds = (performance.now() - t0) / 1000;
   const timedOut = connected.filter((c) => c instanceof Error).length;
@@ -844,6 +855,14 @@ async function scenarioClients(results, { h2 = false } = {}) {
     const rows = [];
     out.contenders[contender] = rows;
     for (const n of countsToRun) {
+      // One consumer per client (the predecessor, bridge@private): 5 threads and ~20 MB native
+      // memory each; past this many the machine, not the contender, would be what breaks.
+      const privateConsumers = contender === 'predecessor' || contender === 'bridge@private';
+      if (privateConsumers && n > S.maxPrivateClients) {
+        rows.push({ clients: n, verdict: `not run: over ${int(S.maxPrivateClients)} private consumers` });
+        log(`${key} ${contender}: ${n} clients not run (--max-private-clients=${S.maxPrivateClients})`);
+        break;
+      }
       log(`${key} ${contender}: ${n} clients`);
       let r;
       try {
@@ -854,6 +873,8 @@ async function scenarioClients(results, { h2 = false } = {}) {
                 h2,
                 rate,
                 perProcess: h2 ? S.h2StreamsPerProcess : S.clientsPerProcess,
+                // A consumer per client: opened at the pace of the earlier runs, not the bridge's.
+                ramp: privateConsumers ? Math.min(250, S.rampPerSec) : S.rampPerSec,
               });
       } catch (err) {
         r = { clients: n, error: String(err.message ?? err) };
