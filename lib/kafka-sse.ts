@@ -71,7 +71,8 @@ export async function runStream(
     const base = (options?.logger as Logger | undefined) ?? undefined;
     base?.error?.({ err: e, requestId }, 'kafkaSse called with invalid options');
     if (!base) process.emitWarning(`kafka-sse-bridge: ${e.message}`);
-    writeJsonError(res, e.toJSON(), {});
+    // The message names the option and its value: for the server's log, not for clients.
+    writeJsonError(res, { ...e.toJSON(), message: 'The server is misconfigured' }, {});
     return;
   }
   const baseLog = opts.logger;
@@ -244,5 +245,7 @@ function answerSetupError(ctx: SetupContext, res: ServerResponse, e: KafkaSseErr
     writer.end();
     return;
   }
-  writeJsonError(res, e.toJSON(), opts.headers, e.retryAfterSeconds);
+  // A configuration error's message names options and values: for the log only.
+  const body = e.code === 'CONFIGURATION' ? { ...e.toJSON(), message: 'The server is misconfigured' } : e.toJSON();
+  writeJsonError(res, body, opts.headers, e.retryAfterSeconds);
 }

@@ -7,6 +7,7 @@ import { ConsumerSource } from './consumer-source.ts';
 import {
   AllowedTopicsMisconfiguredError,
   BrokerUnavailableError,
+  ConfigurationError,
   InvalidAssignmentError,
   KafkaSseError,
   TooManyPartitionsError,
@@ -78,7 +79,7 @@ export async function checkAllowed(
   let list: readonly string[] | undefined;
   if (typeof allowed === 'function') {
     list = await allowed(ctx.req);
-    if (!Array.isArray(list)) throw new InvalidAssignmentError('allowedTopics(req) did not return an array');
+    if (!Array.isArray(list)) throw new ConfigurationError('options.allowedTopics(req) did not return an array');
   } else {
     list = allowed;
   }

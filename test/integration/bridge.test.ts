@@ -600,17 +600,31 @@ describe('kafkaSse: errors before the stream', function () {
     }
   });
 
-  it('answers 500 for invalid options, naming the option', async () => {
-    bridge = await startBridge(() => ({ assignments: 'x', options: baseOptions({ heartbeatMs: -1 }) }));
+  it('answers 500 for invalid options, naming the option in the log only', async () => {
+    const logged: unknown[] = [];
+    const logger = {
+      child: () => logger,
+      trace() {},
+      debug() {},
+      info() {},
+      warn() {},
+      error: (obj: unknown) => void logged.push(obj),
+    };
+    bridge = await startBridge(() => ({
+      assignments: 'x',
+      options: baseOptions({ heartbeatMs: -1, logger }),
+    }));
     const r = await getJson(`${bridge.url}/`);
     assert.equal(r.status, 500);
+    // A client learns that the server is misconfigured, not how (no option names or values).
     assert.deepEqual(r.body, {
       name: 'ConfigurationError',
       code: 'CONFIGURATION',
-      message: 'options.heartbeatMs must be a non-negative integer or null, got -1',
+      message: 'The server is misconfigured',
       status: 500,
       statusCode: 500,
     });
+    assert.match(JSON.stringify(logged), /options\.heartbeatMs must be a non-negative integer or null, got -1/);
   });
 
   it('lets EventSource clients retry and answers NDJSON clients 503 when Kafka cannot be reached', async () => {
