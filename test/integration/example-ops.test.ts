@@ -103,7 +103,7 @@ describe('example server: metrics, admin, filters, rate limit', function () {
       client.messages().map((e) => (JSON.parse(e.data) as { n: number }).n),
       [0, 2, 3],
     );
-    const bad = await getJson(`${url}/v2/stream/${topic}?filter[type]=${encodeURIComponent('/(a+)+$/')}`);
+    const bad = await getJson(`${url}/v2/stream/${topic}?filter[type]=${encodeURIComponent('/(a)\\1/')}`);
     assert.equal(bad.status, 400);
     assert.equal((bad.body as { code: string }).code, 'INVALID_FILTER');
   });
