@@ -96,7 +96,7 @@ export interface FilterLimits {
   maxGlobInputLength: number;
   /**
    * Pattern work one filter may do on one message, in characters: a regex test
-   * on a value counts its length × {@link REGEX_CHAR_WORK}, a glob test its
+   * on a value counts (its length + 8) × {@link REGEX_CHAR_WORK}, a glob test its
    * length × the glob's longest literal part (its worst case). Arrays fan out,
    * so this is what bounds a message with many long values. Once a message has
    * used it, its remaining regex and glob tests do not match.
@@ -135,6 +135,9 @@ export const FILTER_LIMITS: Readonly<FilterLimits> = Object.freeze({
  * comparison.
  */
 export const REGEX_CHAR_WORK = 16;
+
+/** What one regex call costs beyond its characters (the native call and the UTF-8 copy), in characters. */
+const REGEX_CALL_WORK = 8;
 
 /** JSON's number grammar: what counts as a number in a query value or a numeric string. */
 const NUMERIC = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
@@ -400,12 +403,21 @@ class ValueMatcher {
     }
     const regexes = this.#regexes;
     if (regexes.length > 0 && n <= this.#maxRegexInput) {
+      /**
+       * RE2 is handed the UTF-8 bytes, made once for all its regexes: given a
+       * string, node-re2 took about 3 µs a call on short values (its own
+       * conversion), given a Buffer 0.17 µs, Buffer.from included.
+       */
+      let bytes: Buffer | undefined;
       for (let r = 0; r < regexes.length; r++) {
         if (this.#budgeted[r]) {
-          budget.left -= n * REGEX_CHAR_WORK;
+          budget.left -= (n + REGEX_CALL_WORK) * REGEX_CHAR_WORK;
           if (budget.left < 0) return false;
+          bytes ??= Buffer.from(s, 'utf8');
+          if ((regexes[r] as RE2).test(bytes)) return true;
+        } else if ((regexes[r] as RegExp).test(s)) {
+          return true;
         }
-        if ((regexes[r] as RE2 | RegExp).test(s)) return true;
       }
     }
     return false;

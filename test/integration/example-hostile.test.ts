@@ -90,6 +90,37 @@ describe('examples under attack', function () {
     assert.ok(!INTERNAL.test(refused.text), refused.text);
   });
 
+  // Row 1: on the example server with default settings, one anonymous stream and
+  // one 400-character message froze /health for 5.8 s.
+  it('row 1: an accepted hostile regex and long messages leave /health answering at once', async () => {
+    const hot = uniqueTopic('example-hostile-hot');
+    await createTopic(hot, 1);
+    app = createServer({ brokers: brokers(), logger: pino({ level: 'silent' }) });
+    const url = await app.listen(0);
+    const regexes = ['/^(a|aa)+$/', '/^\\d*\\d*\\d*\\d*\\d*x$/', '/(x+x+)+y/']
+      .map((r) => `filter[title]=${encodeURIComponent(r)}`)
+      .join('&');
+    const c = await stream(`${url}/v2/stream/${hot}?${regexes}`);
+    assert.equal(c.status, 200);
+    const values = [`${'a'.repeat(399)}!`, '1'.repeat(400), 'x'.repeat(1000)];
+    await produce(hot, [
+      ...Array.from({ length: 60 }, (_, n) => ({ value: JSON.stringify({ n, title: values[n % 3] }) })),
+      { value: JSON.stringify({ n: 60, title: 'aaaa' }) },
+    ]);
+    let slowest = 0;
+    while (c.messages().length === 0) {
+      const t0 = performance.now();
+      const health = await getJson(`${url}/health`);
+      slowest = Math.max(slowest, performance.now() - t0);
+      assert.equal(health.status, 200);
+      assert.ok(slowest < 1000, `/health took ${slowest.toFixed(0)} ms`);
+    }
+    assert.deepEqual(
+      c.messages().map((e) => (JSON.parse(e.data) as { n: number }).n),
+      [60],
+    );
+  });
+
   it('row 9: counts an IPv6 client by its /64 (configurable) and an IPv4-mapped address as IPv4', async () => {
     app = createServer({ brokers: brokers(), logger: pino({ level: 'silent' }), trustProxy: true, maxStreamsPerIp: 2 });
     const url = await app.listen(0);
