@@ -96,7 +96,7 @@ export interface FilterLimits {
   maxGlobInputLength: number;
   /**
    * Pattern work one filter may do on one message, in characters: a regex test
-   * on a value counts (its length + 8) × {@link REGEX_CHAR_WORK}, a glob test its
+   * on a value counts (its length + 16) × {@link REGEX_CHAR_WORK}, a glob test its
    * length × the glob's longest literal part (its worst case). Arrays fan out,
    * so this is what bounds a message with many long values. Once a message has
    * used it, its remaining regex and glob tests do not match.
@@ -137,7 +137,7 @@ export const FILTER_LIMITS: Readonly<FilterLimits> = Object.freeze({
 export const REGEX_CHAR_WORK = 16;
 
 /** What one regex call costs beyond its characters (the native call and the UTF-8 copy), in characters. */
-const REGEX_CALL_WORK = 8;
+const REGEX_CALL_WORK = 16;
 
 /** JSON's number grammar: what counts as a number in a query value or a numeric string. */
 const NUMERIC = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
