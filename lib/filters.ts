@@ -25,9 +25,9 @@ export interface FilterRange {
  * - a string, number, boolean or `null`: equality on the value's text form
  *   (strings verbatim, numbers numerically, `true`/`false`, `null`);
  * - `{glob}`: `*` stands for any run of characters (`\*` for a star, `\\` for a backslash);
- * - `{regex, flags?}`: a regular expression from an untrusted source, checked for cost
- *   (see {@link FILTER_LIMITS});
- * - a `RegExp`: trusted (the server's own code), used as is (`g` and `y` are dropped);
+ * - `{regex, flags?}`: a regular expression from an untrusted source: read strictly,
+ *   bounded in size and run on RE2 in linear time (see client-regex.ts and {@link FILTER_LIMITS});
+ * - a `RegExp`: trusted (the server's own code), run on V8 as is (`g` and `y` are dropped);
  * - a {@link FilterRange}: `{gte: 10, lt: 20}`.
  */
 export type FilterMatcher =
