@@ -62,6 +62,7 @@ export function createTenantServer(config) {
   // A token's lifetime is the client's to choose (an `exp` years away is valid): clamp it
   // so it can never reach an option's bounds (a timer holds at most 2^31 - 1 ms, 24.8 days).
   const maxStreamMs = Math.min(config.maxStreamMs ?? 3_600_000, MAX_TIMER_MS);
+  if (!(maxStreamMs >= 1)) throw new TypeError(`maxStreamMs must be a positive number, got ${config.maxStreamMs}`);
 
   /** @type {import('kafka-sse-bridge').KafkaSseOptions} */
   const baseOptions = {

@@ -147,6 +147,10 @@ function ipv6Groups(address: string): number[] | undefined {
  * release();                       // also released when the response closes
  * ```
  *
+ * Client regexes cost CPU on every message of every stream that holds them:
+ * `admitRegexes(req, compiledFilter)` counts them per key (`maxRegexesPerKey`).
+ * IPv6 clients are keyed by their /64 by default (`ipv6PrefixLength`).
+ *
  * Note that browsers' EventSource does not reconnect after a 429: a page should
  * handle the `error` event and retry later itself.
  */
