@@ -11,7 +11,17 @@ import fs from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KafkaSseError, kafkaSse, parseSince, registerMetrics, StreamLimiter, StreamRegistry } from 'kafka-sse-bridge';
+import {
+  compileFilter,
+  KafkaSseError,
+  kafkaSse,
+  parseFilterQuery,
+  parseSince,
+  registerMetrics,
+  remoteAddressKey,
+  StreamLimiter,
+  StreamRegistry,
+} from 'kafka-sse-bridge';
 import Kafka from 'node-rdkafka';
 import pino from 'pino';
 import { Registry } from 'prom-client';
@@ -36,12 +46,14 @@ const CORS_ALLOWED_HEADERS = 'Last-Event-ID, Accept, Cache-Control, X-Request-ID
  * @property {readonly string[]} [corsOrigins] Origins allowed to read cross-origin, or `['*']` for any origin (then without credentials). Default: `[]`, same origin only.
  * @property {number} [maxStreamsPerIp] Concurrent streams one client address may hold; past it, 429. Default: `10`.
  * @property {boolean} [trustProxy] Take the client address from the last `X-Forwarded-For` entry (set it when exactly one reverse proxy is in front). Default: `false`.
+ * @property {number} [ipv6PrefixLength] An IPv6 client is counted by this many leading bits of its address (one subscriber holds a whole /64), IPv4 by its address. Default: `64`.
+ * @property {Partial<import('kafka-sse-bridge').FilterLimits>} [filterLimits] Bounds on clients' `filter[…]` parameters, over `FILTER_LIMITS`; `maxRegexesPerKey` bounds the regexes one client's open streams hold together. Default: `{}`.
  * @property {number | null} [retryMs] `retry:` hint sent to EventSource clients. Default: `2000`.
  * @property {number | null} [heartbeatMs] Comment written on idle streams. Default: `15000`.
  * @property {import('kafka-sse-bridge').KafkaConfig} [kafkaConfig] Extra librdkafka settings for every consumer and for the metadata client of /health and /v2/topics (security settings go here: `security.protocol`, `sasl.*`, `ssl.*`). Default: `{}`.
  * @property {number} [shutdownTimeoutMs] How long close() waits for connections before cutting them. Default: `10000`.
  * @property {import('kafka-sse-bridge').Logger} [logger] A pino logger. Default: pino at level `info`.
- * @property {string | null} [adminToken] Bearer token of `GET /admin/streams` and `DELETE /admin/streams/:id`. `null`: no admin endpoints. Default: the `ADMIN_TOKEN` environment variable, else `null`.
+ * @property {string | null} [adminToken] Bearer token of `GET /admin/streams`, `DELETE /admin/streams/:id` and the details of `/health`. `null`: no admin endpoints. Default: the `ADMIN_TOKEN` environment variable, else `null`.
  * @property {number | null} [ratePerSecond] New streams per second one client address may open on average (token bucket). `null`: no rate limit. Default: `null`.
  * @property {number} [rateBurst] New streams a client may open at once before `ratePerSecond` applies. Default: `10`.
  * @property {number | null} [maxDurationMs] End streams after this long so clients reconnect (and spread over servers). Default: `null`.
@@ -83,6 +95,9 @@ export function createServer(config = {}) {
   const rateLimiter = config.ratePerSecond
     ? new StreamLimiter({ ratePerSecond: config.ratePerSecond, burst: config.rateBurst ?? 10, key: clientAddress })
     : null;
+  const filterLimits = config.filterLimits ?? {};
+  // Counts the client regexes each address's open streams hold (every regex runs on every message).
+  const regexLimiter = new StreamLimiter({ key: clientAddress });
   /** @type {import('kafka-sse-bridge').KafkaSseOptions} */
   const streamOptions = {
     kafkaConfig: { ...config.kafkaConfig, 'metadata.broker.list': brokers },
@@ -91,8 +106,9 @@ export function createServer(config = {}) {
     retryMs: config.retryMs === undefined ? 2000 : config.retryMs,
     heartbeatMs: config.heartbeatMs === undefined ? 15_000 : config.heartbeatMs,
     ...(allowedTopics ? { allowedTopics } : {}),
-    // Clients narrow what they receive: ?filter[meta.domain]=en.wikipedia.org&filter[type]=edit,new
-    queryFilters: true,
+    // Clients narrow what they receive (?filter[meta.domain]=en.wikipedia.org&filter[type]=edit,new):
+    // stream() compiles their filter itself, to count its regexes, and passes it as `filter`.
+    filterLimits,
     registry,
     maxDurationMs: config.maxDurationMs ?? null,
   };
@@ -117,14 +133,19 @@ export function createServer(config = {}) {
     };
   }
 
-  /** @param {http.IncomingMessage} req */
+  /**
+   * The client a request counts under: its address, an IPv6 one by its prefix
+   * (`ipv6PrefixLength`), so one subscriber's many addresses share one budget.
+   * @param {http.IncomingMessage} req
+   */
   function clientAddress(req) {
+    const prefix = config.ipv6PrefixLength ?? 64;
     if (config.trustProxy) {
       const forwarded = req.headers['x-forwarded-for'];
       const last = (Array.isArray(forwarded) ? forwarded.join(',') : (forwarded ?? '')).split(',').at(-1)?.trim();
-      if (last) return last;
+      if (last) return remoteAddressKey(last, prefix);
     }
-    return req.socket.remoteAddress ?? 'unknown';
+    return remoteAddressKey(req, prefix);
   }
 
   /**
@@ -153,7 +174,7 @@ export function createServer(config = {}) {
       return stream(req, res, match[1], url, cors);
     }
     if (url.pathname === '/v2/topics') return topics(res, cors);
-    if (url.pathname === '/health') return health(res, cors);
+    if (url.pathname === '/health') return health(req, res, cors);
     const page = STATIC_FILES.get(url.pathname);
     if (page) return serveFile(req, res, page.file, page.type);
     return sendError(res, 404, 'NOT_FOUND', `Nothing at ${url.pathname}`, cors);
@@ -236,8 +257,28 @@ export function createServer(config = {}) {
         { ...cors, 'Retry-After': '10' },
       );
     }
+    /** @type {import('kafka-sse-bridge').CompiledFilter | null} */
+    let filter = null;
+    try {
+      const fields = parseFilterQuery(url.searchParams, filterLimits);
+      if (fields.length > 0) filter = compileFilter(fields, filterLimits);
+    } catch (err) {
+      if (!(err instanceof KafkaSseError)) throw err;
+      return sendJson(res, err.statusCode, err.toJSON(), { ...cors, 'Cache-Control': 'no-store' });
+    }
+    const regexes = regexLimiter.admitRegexes(ip, filter);
+    if (!regexes.ok) {
+      const e = regexes.error;
+      return sendJson(res, e.statusCode, e.toJSON(), {
+        ...cors,
+        'Cache-Control': 'no-store',
+        'Retry-After': String(e.retryAfterSeconds),
+      });
+    }
     streamsPerIp.set(ip, open + 1);
-    const done = kafkaSse(req, res, topicList, { ...streamOptions, headers: cors }, atTimestamp).finally(() => {
+    const options = { ...streamOptions, headers: cors, filter };
+    const done = kafkaSse(req, res, topicList, options, atTimestamp).finally(() => {
+      regexes.release();
       const left = (streamsPerIp.get(ip) ?? 1) - 1;
       if (left > 0) streamsPerIp.set(ip, left);
       else streamsPerIp.delete(ip);
@@ -308,26 +349,40 @@ export function createServer(config = {}) {
   }
 
   /**
+   * Anyone sees whether Kafka answers and how fast; the broker list, the
+   * client library's error text and the stream counts only the admin (they
+   * map the network and help an attacker time an outage).
+   * @param {http.IncomingMessage} req
    * @param {http.ServerResponse} res
    * @param {Record<string, string>} cors
    */
-  async function health(res, cors) {
+  async function health(req, res, cors) {
     const started = Date.now();
+    /** @type {{reachable: boolean, latencyMs: number}} */
+    let kafka;
     /** @type {Record<string, unknown>} */
-    const kafka = { brokers };
+    let details;
     try {
       const meta = await metadata.get(2000);
-      Object.assign(kafka, { reachable: true, latencyMs: Date.now() - started, brokerCount: meta.brokers.length });
+      kafka = { reachable: true, latencyMs: Date.now() - started };
+      details = { brokers, brokerCount: meta.brokers.length };
     } catch (err) {
-      Object.assign(kafka, { reachable: false, error: err instanceof Error ? err.message : String(err) });
+      kafka = { reachable: false, latencyMs: Date.now() - started };
+      details = { brokers, error: err instanceof Error ? err.message : String(err) };
     }
+    const admin = adminToken !== null && adminToken !== '' && bearerMatches(req.headers.authorization, adminToken);
     const body = {
       status: kafka.reachable ? 'ok' : 'unavailable',
-      kafka,
-      streams: { open: streams.size, maxPerIp: maxStreamsPerIp },
-      uptimeSeconds: Math.round(process.uptime()),
+      kafka: admin ? { ...kafka, ...details } : kafka,
+      ...(admin
+        ? { streams: { open: streams.size, maxPerIp: maxStreamsPerIp }, uptimeSeconds: Math.round(process.uptime()) }
+        : {}),
     };
-    sendJson(res, kafka.reachable ? 200 : 503, body, { ...cors, 'Cache-Control': 'no-store' });
+    sendJson(res, kafka.reachable ? 200 : 503, body, {
+      ...cors,
+      'Cache-Control': 'no-store',
+      Vary: cors.Vary ? `${cors.Vary}, Authorization` : 'Authorization',
+    });
   }
 
   /** @type {http.RequestListener} */

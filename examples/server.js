@@ -13,6 +13,8 @@
 //   CORS_ORIGINS        comma-separated origins allowed to read cross-origin, or * (default: none)
 //   MAX_STREAMS_PER_IP  concurrent streams per client address (default 10)
 //   TRUST_PROXY         1: take the client address from X-Forwarded-For (one proxy in front)
+//   IPV6_PREFIX_LENGTH  an IPv6 client is counted by this many leading bits of its address (default 64)
+//   ADMIN_TOKEN         bearer token of /admin/* and of the details of /health (default: none)
 //   RETRY_MS            reconnection delay suggested to EventSource clients (default 2000)
 //   HEARTBEAT_MS        idle-stream heartbeat (default 15000)
 //   MAX_DURATION_MS     end each stream after this long, so clients reconnect (and spread over
@@ -74,6 +76,7 @@ const app = createServer({
   corsOrigins: list(process.env.CORS_ORIGINS) ?? [],
   maxStreamsPerIp: integer('MAX_STREAMS_PER_IP', 10),
   trustProxy: process.env.TRUST_PROXY === '1' || process.env.TRUST_PROXY === 'true',
+  ipv6PrefixLength: Math.min(128, integer('IPV6_PREFIX_LENGTH', 64)),
   retryMs: integer('RETRY_MS', 2000),
   heartbeatMs: integer('HEARTBEAT_MS', 15_000) || null,
   maxDurationMs: integer('MAX_DURATION_MS', 0) || null,

@@ -28,6 +28,7 @@ import pino from 'pino';
  * @property {string} [audience] Required `aud`. Default: not checked.
  * @property {string} [brokers] Kafka bootstrap servers. Default: `'127.0.0.1:9092'`.
  * @property {number} [maxStreamsPerTenant] Concurrent streams per token subject. Default: `5`.
+ * @property {number} [maxStreamMs] Longest a stream lasts even when its token is valid for longer; the client reconnects with its Last-Event-ID (and a token still valid) and loses nothing. Default: `3600000` (one hour).
  * @property {import('kafka-sse-bridge').KafkaConfig} [kafkaConfig] Extra librdkafka settings. Default: `{}`.
  * @property {import('kafka-sse-bridge').Logger} [logger] Default: pino at level `info`.
  */
@@ -58,6 +59,10 @@ export function createTenantServer(config) {
   const shutdown = new AbortController();
   /** @type {Set<Promise<void>>} */
   const streams = new Set();
+  // A token's lifetime is the client's to choose (an `exp` years away is valid): clamp it
+  // so it can never reach an option's bounds (a timer holds at most 2^31 - 1 ms, 24.8 days).
+  const maxStreamMs = Math.min(config.maxStreamMs ?? 3_600_000, MAX_TIMER_MS);
+  if (!(maxStreamMs >= 1)) throw new TypeError(`maxStreamMs must be a positive number, got ${config.maxStreamMs}`);
 
   /** @type {import('kafka-sse-bridge').KafkaSseOptions} */
   const baseOptions = {
@@ -125,9 +130,14 @@ export function createTenantServer(config) {
       release();
       return sendError(res, 400, 'INVALID_ASSIGNMENT', 'The topic list is not valid percent-encoding');
     }
-    // The stream ends when the token does; EventSource then reconnects with the
-    // same (expired) URL, is refused 401 and stops: the page fetches a new token.
-    const maxDurationMs = Math.max(1, tenant.expiresAt - Date.now());
+    // The stream ends when the token does (or after maxStreamMs); EventSource then
+    // reconnects with the same URL: refused 401 once the token expired, and the page
+    // fetches a new one. `exp` is a number jose checked, but it may be far away.
+    const remaining = Math.floor(tenant.expiresAt - Date.now());
+    const maxDurationMs = Math.max(
+      1,
+      Math.floor(Math.min(maxStreamMs, Number.isFinite(remaining) ? remaining : maxStreamMs)),
+    );
     const done = kafkaSse(req, res, topics, { ...baseOptions, maxDurationMs }).finally(() => {
       release();
       streams.delete(done);
@@ -167,6 +177,9 @@ export function createTenantServer(config) {
     },
   };
 }
+
+/** The longest delay setTimeout honours: longer ones fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Mints a tenant token (for demos and tests; a real deployment gets them from its identity provider).

@@ -79,7 +79,7 @@ function positiveOrNull(options: Record<string, unknown>, name: string, integer:
 /**
  * The default key: the peer's address (or the address given), IPv4 as is
  * (`::ffff:1.2.3.4` and its hex form `::ffff:102:304` written `1.2.3.4`), IPv6
- * as its first `ipv6PrefixLength` bits (`2001:db8:1:2::/64`), so that every
+ * as its first `ipv6PrefixLength` bits (`2001:db8:1:2:0:0:0:0/64`), so that every
  * address of one subscriber's network counts as one client. Text that is not
  * an IP address is returned as it is.
  */
@@ -146,6 +146,10 @@ function ipv6Groups(address: string): number[] | undefined {
  * await kafkaSse(req, res, topics, options);
  * release();                       // also released when the response closes
  * ```
+ *
+ * Client regexes cost CPU on every message of every stream that holds them:
+ * `admitRegexes(req, compiledFilter)` counts them per key (`maxRegexesPerKey`).
+ * IPv6 clients are keyed by their /64 by default (`ipv6PrefixLength`).
  *
  * Note that browsers' EventSource does not reconnect after a 429: a page should
  * handle the `error` event and retry later itself.

@@ -235,32 +235,55 @@ describe('example server (examples/server-app.js)', function () {
     );
   });
 
-  it('reports broker reachability and open streams at /health', async () => {
+  // Issue 14, row 7: the public answer had the broker list and librdkafka's error text.
+  it('reports reachability and latency only at /health; the details only with the admin token', async () => {
     const topic = uniqueTopic('example-health');
     await createTopic(topic, 1);
-    await start();
+    await start({ adminToken: 'health-admin-token' });
     await stream(`/v2/stream/${topic}`);
     await stream(`/v2/stream/${topic}`, { Accept: 'application/json' });
     const res = await getJson(`${url}/health`);
     assert.equal(res.status, 200);
-    const body = res.body as {
-      status: string;
-      kafka: { reachable: boolean; brokers: string };
-      streams: { open: number };
-    };
+    const body = res.body as { status: string; kafka: { reachable: boolean; latencyMs: number } };
+    assert.deepEqual(Object.keys(body).sort(), ['kafka', 'status']);
+    assert.deepEqual(Object.keys(body.kafka).sort(), ['latencyMs', 'reachable']);
     assert.equal(body.status, 'ok');
     assert.equal(body.kafka.reachable, true);
-    assert.equal(body.kafka.brokers, brokers());
-    assert.equal(body.streams.open, 2);
+    assert.ok(Number.isInteger(body.kafka.latencyMs));
+    assert.ok(!res.text.includes(brokers()), 'no broker address');
+    assert.match(String(res.headers.vary), /Authorization/);
+    for (const authorization of ['Bearer wrong', 'health-admin-token', 'Basic aGVhbHRoLWFkbWluLXRva2Vu']) {
+      const other = await getJson(`${url}/health`, { Authorization: authorization });
+      assert.deepEqual(other.body, {
+        ...body,
+        kafka: { ...body.kafka, latencyMs: (other.body as typeof body).kafka.latencyMs },
+      });
+    }
+    const admin = await getJson(`${url}/health`, { Authorization: 'Bearer health-admin-token' });
+    const details = admin.body as {
+      kafka: { reachable: boolean; brokers: string; brokerCount: number };
+      streams: { open: number };
+    };
+    assert.equal(details.kafka.reachable, true);
+    assert.equal(details.kafka.brokers, brokers());
+    assert.equal(details.kafka.brokerCount, 1);
+    assert.equal(details.streams.open, 2);
   });
 
-  it('answers 503 at /health when the broker cannot be reached', async () => {
-    await start({ brokers: '127.0.0.1:1' });
+  it('answers 503 at /health when the broker cannot be reached, without librdkafka’s text unless admin', async () => {
+    await start({ brokers: '127.0.0.1:1', adminToken: 'health-admin-token' });
     const res = await getJson(`${url}/health`);
     assert.equal(res.status, 503);
     const body = res.body as { status: string; kafka: { reachable: boolean } };
     assert.equal(body.status, 'unavailable');
     assert.equal(body.kafka.reachable, false);
+    assert.deepEqual(Object.keys(body.kafka).sort(), ['latencyMs', 'reachable']);
+    assert.ok(!/127\.0\.0\.1:1|cannot reach|Local|Broker|transport/i.test(res.text), res.text);
+    const admin = await getJson(`${url}/health`, { Authorization: 'Bearer health-admin-token' });
+    assert.equal(admin.status, 503);
+    const details = admin.body as { kafka: { brokers: string; error: string } };
+    assert.equal(details.kafka.brokers, '127.0.0.1:1');
+    assert.match(details.kafka.error, /cannot reach Kafka/);
   });
 
   it('serves the live page and its assets', async () => {

@@ -126,9 +126,15 @@ describe('hostile client regular expressions (property)', () => {
   it('every generated pattern is accepted or refused with a short 400 INVALID_FILTER, within 50 ms', () => {
     fc.assert(
       fc.property(fc.oneof(hostilePattern, noisePattern, fc.string({ maxLength: 80 })), flagsArb, (source, flags) => {
-        const t0 = performance.now();
-        compileOrRefuse(source, flags);
-        assert.ok(performance.now() - t0 < 50, `compiling /${source}/${flags} took ${performance.now() - t0} ms`);
+        // The fastest of up to three tries: a neighbour's load or a GC pause can cost tens of ms once;
+        // a complexity bug costs that every time.
+        let ms = Number.POSITIVE_INFINITY;
+        for (let i = 0; i < 3 && ms >= 50; i++) {
+          const t0 = performance.now();
+          compileOrRefuse(source, flags);
+          ms = Math.min(ms, performance.now() - t0);
+        }
+        assert.ok(ms < 50, `compiling /${source}/${flags} took ${ms.toFixed(1)} ms`);
       }),
       { numRuns: RUNS },
     );
@@ -147,14 +153,17 @@ describe('hostile client regular expressions (property)', () => {
         if (!f) return;
         accepted++;
         for (let v = 0; v < large.length; v++) {
-          const big = bestMs(f, message(large[v]));
+          // Linear: ten times the value, about ten times the time; 0.2 ms is timer and scheduling
+          // noise on a shared machine, and a noisy measure is taken again (up to three times).
+          let big = Number.POSITIVE_INFINITY;
+          let little = 0;
+          for (let i = 0; i < 3 && !(big < 50 && big <= 30 * Math.max(little, 0.2)); i++) {
+            big = Math.min(big, bestMs(f, message(large[v])));
+            little = Math.max(little, bestMs(f, message(small[v])));
+          }
           if (big > worst) [worst, worstPattern] = [big, `/${source}/${flags}`];
           assert.ok(big < 50, `/${source}/${flags} took ${big.toFixed(2)} ms on 100,000 characters`);
-          if (big > 1) {
-            // Only then is the ratio above timer noise.
-            const little = bestMs(f, message(small[v]));
-            assert.ok(big <= 30 * Math.max(little, 0.1), `/${source}/${flags}: ${little} ms → ${big} ms`);
-          }
+          assert.ok(big <= 30 * Math.max(little, 0.2), `/${source}/${flags}: ${little} ms → ${big} ms`);
         }
       }),
       { numRuns: TIMED_RUNS },
