@@ -55,6 +55,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   process.once('SIGINT', async () => {
     server.close();
     await close();
-    server.closeIdleConnections();
+    // Every stream has ended: cut what is left (idle keep-alive sockets, and
+    // connections that never sent a request, which close() would wait for).
+    server.closeAllConnections();
   });
 }

@@ -18,7 +18,10 @@ export function createApp(options) {
   const shutdown = new AbortController();
   /** @type {Set<Promise<void>>} */
   const streams = new Set();
-  const app = Fastify();
+  // preClose (below) ends every stream first; what is left then are idle
+  // keep-alive sockets and connections that never sent a request (a browser's
+  // preconnect), which Node's server.close() would wait for until headersTimeout.
+  const app = Fastify({ forceCloseConnections: true });
 
   app.get('/v2/stream/:topics', (request, reply) => {
     const { topics } = /** @type {{ topics: string }} */ (request.params);

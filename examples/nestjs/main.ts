@@ -10,6 +10,9 @@ import { StreamModule } from './app.module.ts';
 
 const app = await NestFactory.create(
   StreamModule.forRoot({ kafkaConfig: { 'metadata.broker.list': process.env.KAFKA_BROKERS ?? '127.0.0.1:9092' } }),
+  // beforeApplicationShutdown() ends every stream first; then cut what is left (idle
+  // keep-alive sockets, connections that never sent a request) instead of waiting for them.
+  { forceCloseConnections: true },
 );
 // On SIGINT/SIGTERM Nest runs beforeApplicationShutdown(): every stream ends, then the server closes.
 app.enableShutdownHooks();

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import net from 'node:net';
 import { NestFactory } from '@nestjs/core';
 import { EventSource } from 'eventsource';
 import pino from 'pino';
@@ -42,7 +43,8 @@ async function serve(listener: http.RequestListener, closeStreams: () => Promise
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await closeStreams();
-      server.closeIdleConnections();
+      // As the examples' main blocks do: every stream has ended, cut what is left.
+      server.closeAllConnections();
       await closed;
     },
   };
@@ -63,7 +65,8 @@ const FRAMEWORKS: Record<string, (options: KafkaSseOptions) => Promise<RunningAp
     return serve(app.callback(), close);
   },
   async nestjs(options) {
-    const app = await NestFactory.create(StreamModule.forRoot(options), { logger: false });
+    // forceCloseConnections as in examples/nestjs/main.ts.
+    const app = await NestFactory.create(StreamModule.forRoot(options), { logger: false, forceCloseConnections: true });
     await app.listen(0, '127.0.0.1');
     const server = app.getHttpServer() as http.Server;
     return { url: urlOf(server), server, close: () => app.close() };
@@ -183,6 +186,27 @@ for (const [name, start] of Object.entries(FRAMEWORKS)) {
       client.close();
       assert.equal(client.status, 200);
       assert.equal(client.headers['content-type'], 'text/event-stream; charset=utf-8');
+    });
+
+    it('shuts down promptly although a client opened a connection and sent nothing (a browser preconnect)', async () => {
+      const topic = uniqueTopic(`framework-${name}-preconnect`);
+      await createTopic(topic, 1);
+      app = await start({
+        kafkaConfig: { 'metadata.broker.list': brokers() },
+        logger: pino({ level: 'silent' }) as unknown as Logger,
+      });
+      const client = await openStream(`${app.url}/v2/stream/${topic}`);
+      assert.equal(client.status, 200);
+      const idle = net.connect(Number(new URL(app.url).port), '127.0.0.1');
+      await new Promise((resolve) => idle.once('connect', resolve));
+      const running = app;
+      app = undefined;
+      const started = Date.now();
+      await running.close();
+      assert.ok(Date.now() - started < 5000, `close() took ${Date.now() - started} ms`);
+      await client.ended;
+      await new Promise((resolve) => (idle.destroyed ? resolve(undefined) : idle.once('close', resolve)));
+      assert.equal(openConsumerCount(), 0);
     });
 
     it('answers a malformed ?since= with 400 and a JSON body', async () => {
