@@ -4,14 +4,16 @@
 // raw node:http client that stops reading).
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { createSecureServer, type Http2SecureServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { createParser } from 'eventsource-parser';
-import { fetch as undiciFetch } from 'undici';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { createApp } from '../../examples/hono.js';
 import { type KafkaSseResponseOptions, kafkaSseResponse, openConsumerCount, StreamRegistry } from '../../index.ts';
 import { HIGH_WATER_BYTES } from '../../lib/response.ts';
 import { baseOptions } from '../helpers/bridge-server.ts';
+import { testCertificate } from '../helpers/http2.ts';
 import { createTopic, produce, uniqueTopic } from '../helpers/kafka.ts';
 import { recordFigures } from '../helpers/soak.ts';
 import { TrackedEventSource } from '../helpers/tracked-eventsource.ts';
@@ -324,6 +326,58 @@ describe('Fetch entry point: kafkaSseResponse()', function () {
       assert.equal(openConsumerCount(), 1);
       controller.abort();
       await waitFor(() => openConsumerCount() === 0, 10_000, 'released after the client aborted');
+    });
+
+    it('serves HTTP/2 over TLS too (undici allowH2), with no connection-specific headers in its answers', async () => {
+      const topic = uniqueTopic('hono-h2');
+      await createTopic(topic, 1);
+      await produce(
+        topic,
+        [0, 1, 2].map((n) => ({ value: json(n) })),
+      );
+      const example = createApp(
+        baseOptions({
+          headers: { Connection: 'keep-alive', 'Keep-Alive': 'timeout=5', 'Transfer-Encoding': 'chunked' },
+        }),
+      );
+      close = example.close;
+      const sessions = new Set<import('node:http2').ServerHttp2Session>();
+      const h2 = serve({
+        fetch: example.app.fetch,
+        port: 0,
+        hostname: '127.0.0.1',
+        createServer: createSecureServer,
+        serverOptions: { ...(await testCertificate()), allowHTTP1: true },
+      }) as Http2SecureServer;
+      h2.on('session', (session) => sessions.add(session));
+      await new Promise((resolve) => (h2.listening ? resolve(undefined) : h2.once('listening', resolve)));
+      const h2url = `https://127.0.0.1:${(h2.address() as AddressInfo).port}`;
+      // One connection per origin, as a browser would: both requests are streams on it.
+      const dispatcher = new Agent({
+        allowH2: true,
+        connections: 1,
+        pipelining: 10,
+        connect: { ca: (await testCertificate()).cert },
+      });
+      try {
+        const sse = await undiciFetch(`${h2url}/v2/stream/${topic}?since=0`, { dispatcher });
+        assert.equal(sse.status, 200);
+        for (const name of ['connection', 'keep-alive', 'transfer-encoding'])
+          assert.equal(sse.headers.has(name), false);
+        const body = read(sse as unknown as Response);
+        await waitFor(() => body.messages().length === 3, 10_000, 'three messages');
+        assert.deepEqual(body.ns(), [0, 1, 2]);
+        const missing = await undiciFetch(`${h2url}/v2/stream/${uniqueTopic('hono-h2-none')}`, { dispatcher });
+        assert.equal(missing.status, 404);
+        assert.equal(missing.headers.has('connection'), false);
+        assert.equal(((await missing.json()) as { code: string }).code, 'TOPIC_NOT_AVAILABLE');
+        assert.equal(sessions.size, 1, 'both requests on one HTTP/2 connection');
+        await body.cancel();
+      } finally {
+        await dispatcher.destroy();
+        for (const session of sessions) session.destroy();
+        await new Promise((resolve) => h2.close(resolve));
+      }
     });
 
     it('pauses Kafka for a client that stops reading, and it then gets everything', async () => {
