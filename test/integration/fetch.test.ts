@@ -3,14 +3,23 @@
 // (examples/hono.js) read by real clients (eventsource, undici's fetch, and a
 // raw node:http client that stops reading).
 import assert from 'node:assert/strict';
-import http from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { createSecureServer, type Http2SecureServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { createParser } from 'eventsource-parser';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { createApp } from '../../examples/hono.js';
-import { type KafkaSseResponseOptions, kafkaSseResponse, openConsumerCount, StreamRegistry } from '../../index.ts';
+import {
+  type Assignments,
+  type KafkaSseOptions,
+  type KafkaSseResponseOptions,
+  kafkaSse,
+  kafkaSseResponse,
+  openConsumerCount,
+  StreamRegistry,
+} from '../../index.ts';
+import { FetchRequestAdapter, FetchResponseAdapter } from '../../lib/fetch-adapter.ts';
 import { HIGH_WATER_BYTES } from '../../lib/response.ts';
 import { baseOptions } from '../helpers/bridge-server.ts';
 import { testCertificate } from '../helpers/http2.ts';
@@ -201,6 +210,93 @@ describe('Fetch entry point: kafkaSseResponse()', function () {
       assert.equal(answer.status, 503);
       assert.equal(((await answer.json()) as { code: string }).code, 'STREAM_ABORTED');
       assert.equal(openConsumerCount(), 0);
+    });
+
+    it('kafkaSse() uses only the request and response members the adapter documents', async () => {
+      // If the library starts using another member of req/res, the adapter (lib/fetch-adapter.ts) must gain it.
+      const documented = {
+        req: new Set(['headers', 'url', 'method', 'socket']),
+        res: new Set([
+          'writeHead',
+          'flushHeaders',
+          'write',
+          'end',
+          'writableLength',
+          'headersSent',
+          'writableEnded',
+          'writableFinished',
+          'destroyed',
+          'socket',
+          'on',
+          'once',
+          'off',
+          // Read to call it when present (compression middleware); the adapter has none.
+          'flush',
+        ]),
+      };
+      const used = { req: new Set<string>(), res: new Set<string>() };
+      function watched<T extends object>(target: T, into: Set<string>): T {
+        return new Proxy(target, {
+          get(t, key) {
+            if (typeof key === 'string') into.add(key);
+            const value = Reflect.get(t, key, t) as unknown;
+            return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(t) : value;
+          },
+        });
+      }
+      async function run(
+        request: Request,
+        assignments: Assignments,
+        options: KafkaSseOptions,
+        read: (body: BodyReader) => Promise<void>,
+        readLate = false,
+      ): Promise<void> {
+        const res = new FetchResponseAdapter('192.0.2.9');
+        const done = kafkaSse(
+          watched(new FetchRequestAdapter(request, '192.0.2.9'), used.req) as unknown as IncomingMessage,
+          watched(res, used.res) as unknown as ServerResponse,
+          assignments,
+          options,
+        );
+        const response = await res.response;
+        // Late: only once the library has paused for a full buffer, so it also sees 'drain'.
+        if (readLate) await waitFor(() => res.writableLength >= HIGH_WATER_BYTES, 10_000, 'a full buffer');
+        const body = new BodyReader(response);
+        await read(body);
+        await body.cancel();
+        res.destroy();
+        await done;
+      }
+      const topic = uniqueTopic('fetch-members');
+      await createTopic(topic, 1);
+      const registry = new StreamRegistry();
+      // A live stream with heartbeats and a message, then the client leaves.
+      await run(stream('/s'), topic, baseOptions({ heartbeatMs: 100, registry, sharedTail: null }), async (body) => {
+        await waitFor(() => body.comments.length >= 1, 5000, 'a heartbeat');
+        await produce(topic, [{ value: json(1) }]);
+        await waitFor(() => body.messages().length === 1, 10_000, 'a message');
+      });
+      // An error answer, and a replay that fills the buffer and drains.
+      await run(stream('/s'), uniqueTopic('fetch-members-none'), baseOptions(), async (body) => {
+        await waitFor(() => body.ended, 5000, 'the error answer');
+      });
+      await produce(
+        topic,
+        Array.from({ length: 2000 }, (_, n) => ({ value: JSON.stringify({ n, padding: 'x'.repeat(1000) }) })),
+      );
+      await run(
+        stream('/s'),
+        [{ topic, partition: 0, offset: 0 }],
+        baseOptions(),
+        async (body) => {
+          await waitFor(() => body.messages().length === 2001, 20_000, 'the replay');
+        },
+        true,
+      );
+      for (const side of ['req', 'res'] as const) {
+        const extra = [...used[side]].filter((k) => !documented[side].has(k));
+        assert.deepEqual(extra, [], `kafkaSse() used ${side}.${extra.join(`, ${side}.`)}: add it to the adapter`);
+      }
     });
 
     it('pauses Kafka while nobody reads the body, and delivers everything once it is read', async () => {
