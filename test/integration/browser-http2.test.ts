@@ -54,6 +54,8 @@ describe(`${STREAMS} EventSources on one origin in headless Chromium`, function 
   let h1: http.Server | undefined;
   /** The HTTP version of every stream request, and every kafkaSse() promise. */
   let versions: string[] = [];
+  /** Stream requests that carried a Last-Event-ID header. */
+  let resumes = 0;
   let streams: Promise<void>[] = [];
   let registry = new StreamRegistry();
   /** Options a test adds to every stream. */
@@ -68,6 +70,7 @@ describe(`${STREAMS} EventSources on one origin in headless Chromium`, function 
       return;
     }
     versions.push(req.httpVersion);
+    if (req.headers['last-event-id']) resumes++;
     streams.push(
       kafkaSse(
         req as IncomingMessage,
@@ -114,6 +117,7 @@ describe(`${STREAMS} EventSources on one origin in headless Chromium`, function 
     versions = [];
     registry = new StreamRegistry();
     extraOptions = {};
+    resumes = 0;
     await waitFor(() => openConsumerCount() === 0, 10_000, 'every consumer released');
   });
 
@@ -211,6 +215,8 @@ describe(`${STREAMS} EventSources on one origin in headless Chromium`, function 
         'each message exactly once',
       );
     assert.ok(opened.length >= 2 * STREAMS, `every EventSource reconnected (${opened.length} opens)`);
+    // Each open after the first ten answered a request carrying Last-Event-ID (one more may be in flight).
+    assert.ok(resumes >= opened.length - STREAMS, `every reconnect sent Last-Event-ID (${resumes} did)`);
     assert.ok(
       versions.every((v) => v === '2.0'),
       'reconnects on HTTP/2 too',
