@@ -400,13 +400,17 @@ describe('Fetch entry point: kafkaSseResponse()', function () {
         [0, 1].map((n) => ({ value: json(n) })),
       );
       await start(baseOptions({ sharedTail: null }));
-      const nd = await undiciFetch(`${url}/v2/stream/${topic}?since=0`, {
+      // ?since= as the example server takes it: an ISO-8601 date (or epoch milliseconds).
+      const nd = await undiciFetch(`${url}/v2/stream/${topic}?since=2020-01-01T00:00:00Z`, {
         headers: { accept: 'application/x-ndjson' },
       });
       assert.equal(nd.headers.get('content-type'), 'application/x-ndjson; charset=utf-8');
       const ndBody = read(nd as unknown as Response);
       await waitFor(() => ndBody.text.split('\n').filter(Boolean).length === 2, 10_000, 'two lines');
 
+      const badSince = await undiciFetch(`${url}/v2/stream/${topic}?since=yesterday`);
+      assert.equal(badSince.status, 400);
+      assert.equal(((await badSince.json()) as { code: string }).code, 'INVALID_TIMESTAMP');
       const missing = await undiciFetch(`${url}/v2/stream/${uniqueTopic('hono-none')}`);
       assert.equal(missing.status, 404);
       assert.equal(((await missing.json()) as { code: string }).code, 'TOPIC_NOT_AVAILABLE');
