@@ -159,7 +159,7 @@ describe('Fetch entry point: kafkaSseResponse()', function () {
       );
     });
 
-    it('answers errors with their status and JSON body: 404 unknown topic, 400 bad Last-Event-ID', async () => {
+    it('answers errors with their status and JSON body: 404 unknown topic, 400 bad Last-Event-ID, Kafka unavailable', async () => {
       const topic = uniqueTopic('fetch-errors');
       await createTopic(topic, 1);
       const missing = await kafkaSseResponse(stream('/s'), uniqueTopic('fetch-none'), baseOptions());
@@ -176,6 +176,25 @@ describe('Fetch entry point: kafkaSseResponse()', function () {
       const badQuery = await kafkaSseResponse(stream('/s?lastEventId=nope'), topic, baseOptions());
       assert.equal(badQuery.status, 400);
       await badQuery.body?.cancel();
+
+      // Kafka unavailable: SSE gets a 200 stream with an error event and a retry hint, NDJSON a 503.
+      const down = baseOptions({
+        kafkaConfig: { 'metadata.broker.list': '127.0.0.1:1' },
+        connectTimeoutMs: 1000,
+        unavailableRetryMs: 4000,
+        sharedTail: null,
+      });
+      const [sse, nd] = await Promise.all([
+        kafkaSseResponse(stream('/s'), topic, down),
+        kafkaSseResponse(stream('/s', { accept: 'application/x-ndjson' }), topic, down),
+      ]);
+      assert.equal(sse.status, 200);
+      const sseText = await sse.text();
+      assert.match(sseText, /retry: 4000/);
+      assert.match(sseText, /^event: error$/m);
+      assert.equal(nd.status, 503);
+      assert.equal(nd.headers.get('retry-after'), '4');
+      assert.equal(((await nd.json()) as { code: string }).code, 'BROKER_UNAVAILABLE');
     });
 
     it("releases the consumer when the body is cancelled and when the request's signal aborts (also during setup)", async () => {
