@@ -12,7 +12,8 @@
 import { pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import { kafkaSseResponse } from 'kafka-sse-bridge';
+import { InvalidTimestampError, kafkaSseResponse } from 'kafka-sse-bridge';
+import { parseSince } from './server-app.js';
 
 /**
  * @param {import('kafka-sse-bridge').KafkaSseOptions} options kafkaSse() options; `kafkaConfig` names the brokers
@@ -25,6 +26,13 @@ export function createApp(options) {
   const app = new Hono();
 
   app.get('/v2/stream/:topics', (c) => {
+    // ?since= as the example server reads it: epoch milliseconds or an ISO-8601 date.
+    const since = c.req.query('since');
+    const atTimestamp = since === undefined || since === '' ? undefined : parseSince(since);
+    if (atTimestamp === null) {
+      const error = new InvalidTimestampError('?since must be milliseconds since the epoch or an ISO-8601 date');
+      return c.json(error.toJSON(), 400);
+    }
     /** @type {() => void} */
     let settle = () => {};
     const done = new Promise((resolve) => {
@@ -42,7 +50,7 @@ export function createApp(options) {
         remoteAddress: c.env?.incoming?.socket?.remoteAddress,
         onSettled: settle,
       },
-      c.req.query('since'),
+      atTimestamp,
     );
   });
 

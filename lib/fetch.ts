@@ -1,14 +1,15 @@
 // kafkaSseResponse(): kafkaSse() for Fetch-style handlers, `(Request) => Response`
 // (Hono, Next.js route handlers, SvelteKit and Remix endpoints) on Node.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { KafkaSseError } from './errors.ts';
+import { ConfigurationError, KafkaSseError } from './errors.ts';
 import { FetchRequestAdapter, FetchResponseAdapter } from './fetch-adapter.ts';
 import { kafkaSse } from './kafka-sse.ts';
 import type { StreamLimiter } from './limits.ts';
 import type { KafkaSseOptions } from './options.ts';
 import type { Assignments } from './positions.ts';
+import { writeJsonError } from './response.ts';
 
-/** Options of {@link kafkaSseResponse}: those of kafkaSse(), and two of its own. */
+/** Options of {@link kafkaSseResponse}: those of kafkaSse(), and three of its own. */
 export interface KafkaSseResponseOptions extends KafkaSseOptions {
   /**
    * The client's address, when the server knows it (a Request does not carry
@@ -64,8 +65,16 @@ export async function kafkaSseResponse(
   atTimestamp?: number | string | Date | null,
 ): Promise<Response> {
   const { remoteAddress, limiter, onSettled, ...streamOptions } = options;
+  const res = new FetchResponseAdapter(typeof remoteAddress === 'string' ? remoteAddress : undefined);
+  const invalid = invalidOption(options);
+  if (invalid !== undefined) {
+    // Answered like kafkaSse()'s own invalid options: a 500 CONFIGURATION error, and a log line.
+    if (options.logger) options.logger.error({ err: invalid }, 'kafkaSseResponse called with invalid options');
+    else process.emitWarning(`kafka-sse-bridge: ${invalid.message}`);
+    writeJsonError(res as unknown as ServerResponse, invalid.toJSON(), {});
+    return res.response;
+  }
   const req = new FetchRequestAdapter(request, remoteAddress);
-  const res = new FetchResponseAdapter(remoteAddress);
   // The adapters stand in for node:http's objects: they have every member the library uses (fetch-adapter.ts).
   const nodeReq = req as unknown as IncomingMessage;
   const nodeRes = res as unknown as ServerResponse;
@@ -109,4 +118,19 @@ function settled(onSettled: (() => void) | undefined, options: KafkaSseOptions):
     if (options.logger) options.logger.error({ err }, 'onSettled threw');
     else process.emitWarning(`kafka-sse-bridge: onSettled threw: ${String(err)}`);
   }
+}
+
+/** The first of this entry's own options that is invalid, as a ConfigurationError naming it. */
+function invalidOption(options: KafkaSseResponseOptions): ConfigurationError | undefined {
+  const { remoteAddress, limiter, onSettled } = options;
+  if (remoteAddress !== undefined && typeof remoteAddress !== 'string') {
+    return new ConfigurationError('options.remoteAddress must be a string (the client address) or undefined');
+  }
+  if (limiter !== undefined && typeof (limiter as { acquire?: unknown } | null)?.acquire !== 'function') {
+    return new ConfigurationError('options.limiter must be a StreamLimiter');
+  }
+  if (onSettled !== undefined && typeof onSettled !== 'function') {
+    return new ConfigurationError('options.onSettled must be a function');
+  }
+  return undefined;
 }

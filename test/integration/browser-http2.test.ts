@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
-import { kafkaSse, openConsumerCount, StreamRegistry } from '../../index.ts';
+import { type KafkaSseOptions, kafkaSse, openConsumerCount, StreamRegistry } from '../../index.ts';
 import { baseOptions } from '../helpers/bridge-server.ts';
 import { type Http2TestServer, listenHttp2 } from '../helpers/http2.ts';
 import { createTopic, produce, uniqueTopic } from '../helpers/kafka.ts';
@@ -54,8 +54,12 @@ describe(`${STREAMS} EventSources on one origin in headless Chromium`, function 
   let h1: http.Server | undefined;
   /** The HTTP version of every stream request, and every kafkaSse() promise. */
   let versions: string[] = [];
+  /** Stream requests that carried a Last-Event-ID header. */
+  let resumes = 0;
   let streams: Promise<void>[] = [];
   let registry = new StreamRegistry();
+  /** Options a test adds to every stream. */
+  let extraOptions: KafkaSseOptions = {};
 
   function handler(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -66,12 +70,13 @@ describe(`${STREAMS} EventSources on one origin in headless Chromium`, function 
       return;
     }
     versions.push(req.httpVersion);
+    if (req.headers['last-event-id']) resumes++;
     streams.push(
       kafkaSse(
         req as IncomingMessage,
         res as ServerResponse,
         decodeURIComponent(match[1]),
-        baseOptions({ heartbeatMs: 5000, registry }),
+        baseOptions({ heartbeatMs: 5000, registry, ...extraOptions }),
       ),
     );
   }
@@ -111,6 +116,8 @@ describe(`${STREAMS} EventSources on one origin in headless Chromium`, function 
     streams = [];
     versions = [];
     registry = new StreamRegistry();
+    extraOptions = {};
+    resumes = 0;
     await waitFor(() => openConsumerCount() === 0, 10_000, 'every consumer released');
   });
 
@@ -174,6 +181,50 @@ describe(`${STREAMS} EventSources on one origin in headless Chromium`, function 
       connections: sessions,
       allOpenMs: openMs,
       liveToAllTenMsMax: Math.max(...latencies),
+    });
+  });
+
+  it('over HTTP/2, all ten resume by Last-Event-ID when the server ends their streams: every message once', async () => {
+    const topic = uniqueTopic('browser-h2-resume');
+    await createTopic(topic, 2);
+    // Streams end every 1.5 s; Chromium reconnects after the 200 ms retry hint, sending its last id.
+    extraOptions = { maxDurationMs: 1500, retryMs: 200 };
+    h2 = await listenHttp2(handler);
+    page = await (context as BrowserContext).newPage();
+    await page.goto(`${h2.url}/?topic=${topic}`);
+    await page.waitForFunction((n) => (window as unknown as PageState).opened.length === n, STREAMS, {
+      timeout: 15_000,
+    });
+    const total = 20;
+    for (let n = 0; n < total; n++) {
+      await produce(topic, [{ value: JSON.stringify({ n }), partition: n % 2 }]);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    await page.waitForFunction(
+      ({ count, streams }) =>
+        (window as unknown as PageState).received.filter((r) => r.length >= count).length === streams,
+      { count: total, streams: STREAMS },
+      { timeout: 15_000 },
+    );
+    const { opened, received } = await state(page);
+    const expected = Array.from({ length: total }, (_, i) => i);
+    for (const r of received)
+      assert.deepEqual(
+        [...r].sort((a, b) => a - b),
+        expected,
+        'each message exactly once',
+      );
+    assert.ok(opened.length >= 2 * STREAMS, `every EventSource reconnected (${opened.length} opens)`);
+    // Each open after the first ten answered a request carrying Last-Event-ID (one more may be in flight).
+    assert.ok(resumes >= opened.length - STREAMS, `every reconnect sent Last-Event-ID (${resumes} did)`);
+    assert.ok(
+      versions.every((v) => v === '2.0'),
+      'reconnects on HTTP/2 too',
+    );
+    recordFigures('browser: 10 EventSources resuming over HTTP/2', {
+      streams: STREAMS,
+      messages: total,
+      opens: opened.length,
     });
   });
 

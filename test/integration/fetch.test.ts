@@ -3,15 +3,26 @@
 // (examples/hono.js) read by real clients (eventsource, undici's fetch, and a
 // raw node:http client that stops reading).
 import assert from 'node:assert/strict';
-import http from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { createSecureServer, type Http2SecureServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { createParser } from 'eventsource-parser';
-import { fetch as undiciFetch } from 'undici';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { createApp } from '../../examples/hono.js';
-import { type KafkaSseResponseOptions, kafkaSseResponse, openConsumerCount, StreamRegistry } from '../../index.ts';
+import {
+  type Assignments,
+  type KafkaSseOptions,
+  type KafkaSseResponseOptions,
+  kafkaSse,
+  kafkaSseResponse,
+  openConsumerCount,
+  StreamRegistry,
+} from '../../index.ts';
+import { FetchRequestAdapter, FetchResponseAdapter } from '../../lib/fetch-adapter.ts';
 import { HIGH_WATER_BYTES } from '../../lib/response.ts';
 import { baseOptions } from '../helpers/bridge-server.ts';
+import { testCertificate } from '../helpers/http2.ts';
 import { createTopic, produce, uniqueTopic } from '../helpers/kafka.ts';
 import { recordFigures } from '../helpers/soak.ts';
 import { TrackedEventSource } from '../helpers/tracked-eventsource.ts';
@@ -148,7 +159,7 @@ describe('Fetch entry point: kafkaSseResponse()', function () {
       );
     });
 
-    it('answers errors with their status and JSON body: 404 unknown topic, 400 bad Last-Event-ID', async () => {
+    it('answers errors with their status and JSON body: 404 unknown topic, 400 bad Last-Event-ID, Kafka unavailable', async () => {
       const topic = uniqueTopic('fetch-errors');
       await createTopic(topic, 1);
       const missing = await kafkaSseResponse(stream('/s'), uniqueTopic('fetch-none'), baseOptions());
@@ -165,6 +176,25 @@ describe('Fetch entry point: kafkaSseResponse()', function () {
       const badQuery = await kafkaSseResponse(stream('/s?lastEventId=nope'), topic, baseOptions());
       assert.equal(badQuery.status, 400);
       await badQuery.body?.cancel();
+
+      // Kafka unavailable: SSE gets a 200 stream with an error event and a retry hint, NDJSON a 503.
+      const down = baseOptions({
+        kafkaConfig: { 'metadata.broker.list': '127.0.0.1:1' },
+        connectTimeoutMs: 1000,
+        unavailableRetryMs: 4000,
+        sharedTail: null,
+      });
+      const [sse, nd] = await Promise.all([
+        kafkaSseResponse(stream('/s'), topic, down),
+        kafkaSseResponse(stream('/s', { accept: 'application/x-ndjson' }), topic, down),
+      ]);
+      assert.equal(sse.status, 200);
+      const sseText = await sse.text();
+      assert.match(sseText, /retry: 4000/);
+      assert.match(sseText, /^event: error$/m);
+      assert.equal(nd.status, 503);
+      assert.equal(nd.headers.get('retry-after'), '4');
+      assert.equal(((await nd.json()) as { code: string }).code, 'BROKER_UNAVAILABLE');
     });
 
     it("releases the consumer when the body is cancelled and when the request's signal aborts (also during setup)", async () => {
@@ -199,6 +229,93 @@ describe('Fetch entry point: kafkaSseResponse()', function () {
       assert.equal(answer.status, 503);
       assert.equal(((await answer.json()) as { code: string }).code, 'STREAM_ABORTED');
       assert.equal(openConsumerCount(), 0);
+    });
+
+    it('kafkaSse() uses only the request and response members the adapter documents', async () => {
+      // If the library starts using another member of req/res, the adapter (lib/fetch-adapter.ts) must gain it.
+      const documented = {
+        req: new Set(['headers', 'url', 'method', 'socket']),
+        res: new Set([
+          'writeHead',
+          'flushHeaders',
+          'write',
+          'end',
+          'writableLength',
+          'headersSent',
+          'writableEnded',
+          'writableFinished',
+          'destroyed',
+          'socket',
+          'on',
+          'once',
+          'off',
+          // Read to call it when present (compression middleware); the adapter has none.
+          'flush',
+        ]),
+      };
+      const used = { req: new Set<string>(), res: new Set<string>() };
+      function watched<T extends object>(target: T, into: Set<string>): T {
+        return new Proxy(target, {
+          get(t, key) {
+            if (typeof key === 'string') into.add(key);
+            const value = Reflect.get(t, key, t) as unknown;
+            return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(t) : value;
+          },
+        });
+      }
+      async function run(
+        request: Request,
+        assignments: Assignments,
+        options: KafkaSseOptions,
+        read: (body: BodyReader) => Promise<void>,
+        readLate = false,
+      ): Promise<void> {
+        const res = new FetchResponseAdapter('192.0.2.9');
+        const done = kafkaSse(
+          watched(new FetchRequestAdapter(request, '192.0.2.9'), used.req) as unknown as IncomingMessage,
+          watched(res, used.res) as unknown as ServerResponse,
+          assignments,
+          options,
+        );
+        const response = await res.response;
+        // Late: only once the library has paused for a full buffer, so it also sees 'drain'.
+        if (readLate) await waitFor(() => res.writableLength >= HIGH_WATER_BYTES, 10_000, 'a full buffer');
+        const body = new BodyReader(response);
+        await read(body);
+        await body.cancel();
+        res.destroy();
+        await done;
+      }
+      const topic = uniqueTopic('fetch-members');
+      await createTopic(topic, 1);
+      const registry = new StreamRegistry();
+      // A live stream with heartbeats and a message, then the client leaves.
+      await run(stream('/s'), topic, baseOptions({ heartbeatMs: 100, registry, sharedTail: null }), async (body) => {
+        await waitFor(() => body.comments.length >= 1, 5000, 'a heartbeat');
+        await produce(topic, [{ value: json(1) }]);
+        await waitFor(() => body.messages().length === 1, 10_000, 'a message');
+      });
+      // An error answer, and a replay that fills the buffer and drains.
+      await run(stream('/s'), uniqueTopic('fetch-members-none'), baseOptions(), async (body) => {
+        await waitFor(() => body.ended, 5000, 'the error answer');
+      });
+      await produce(
+        topic,
+        Array.from({ length: 2000 }, (_, n) => ({ value: JSON.stringify({ n, padding: 'x'.repeat(1000) }) })),
+      );
+      await run(
+        stream('/s'),
+        [{ topic, partition: 0, offset: 0 }],
+        baseOptions(),
+        async (body) => {
+          await waitFor(() => body.messages().length === 2001, 20_000, 'the replay');
+        },
+        true,
+      );
+      for (const side of ['req', 'res'] as const) {
+        const extra = [...used[side]].filter((k) => !documented[side].has(k));
+        assert.deepEqual(extra, [], `kafkaSse() used ${side}.${extra.join(`, ${side}.`)}: add it to the adapter`);
+      }
     });
 
     it('pauses Kafka while nobody reads the body, and delivers everything once it is read', async () => {
@@ -302,13 +419,17 @@ describe('Fetch entry point: kafkaSseResponse()', function () {
         [0, 1].map((n) => ({ value: json(n) })),
       );
       await start(baseOptions({ sharedTail: null }));
-      const nd = await undiciFetch(`${url}/v2/stream/${topic}?since=0`, {
+      // ?since= as the example server takes it: an ISO-8601 date (or epoch milliseconds).
+      const nd = await undiciFetch(`${url}/v2/stream/${topic}?since=2020-01-01T00:00:00Z`, {
         headers: { accept: 'application/x-ndjson' },
       });
       assert.equal(nd.headers.get('content-type'), 'application/x-ndjson; charset=utf-8');
       const ndBody = read(nd as unknown as Response);
       await waitFor(() => ndBody.text.split('\n').filter(Boolean).length === 2, 10_000, 'two lines');
 
+      const badSince = await undiciFetch(`${url}/v2/stream/${topic}?since=yesterday`);
+      assert.equal(badSince.status, 400);
+      assert.equal(((await badSince.json()) as { code: string }).code, 'INVALID_TIMESTAMP');
       const missing = await undiciFetch(`${url}/v2/stream/${uniqueTopic('hono-none')}`);
       assert.equal(missing.status, 404);
       assert.equal(((await missing.json()) as { code: string }).code, 'TOPIC_NOT_AVAILABLE');
@@ -324,6 +445,58 @@ describe('Fetch entry point: kafkaSseResponse()', function () {
       assert.equal(openConsumerCount(), 1);
       controller.abort();
       await waitFor(() => openConsumerCount() === 0, 10_000, 'released after the client aborted');
+    });
+
+    it('serves HTTP/2 over TLS too (undici allowH2), with no connection-specific headers in its answers', async () => {
+      const topic = uniqueTopic('hono-h2');
+      await createTopic(topic, 1);
+      await produce(
+        topic,
+        [0, 1, 2].map((n) => ({ value: json(n) })),
+      );
+      const example = createApp(
+        baseOptions({
+          headers: { Connection: 'keep-alive', 'Keep-Alive': 'timeout=5', 'Transfer-Encoding': 'chunked' },
+        }),
+      );
+      close = example.close;
+      const sessions = new Set<import('node:http2').ServerHttp2Session>();
+      const h2 = serve({
+        fetch: example.app.fetch,
+        port: 0,
+        hostname: '127.0.0.1',
+        createServer: createSecureServer,
+        serverOptions: { ...(await testCertificate()), allowHTTP1: true },
+      }) as Http2SecureServer;
+      h2.on('session', (session) => sessions.add(session));
+      await new Promise((resolve) => (h2.listening ? resolve(undefined) : h2.once('listening', resolve)));
+      const h2url = `https://127.0.0.1:${(h2.address() as AddressInfo).port}`;
+      // One connection per origin, as a browser would: both requests are streams on it.
+      const dispatcher = new Agent({
+        allowH2: true,
+        connections: 1,
+        pipelining: 10,
+        connect: { ca: (await testCertificate()).cert },
+      });
+      try {
+        const sse = await undiciFetch(`${h2url}/v2/stream/${topic}?since=0`, { dispatcher });
+        assert.equal(sse.status, 200);
+        for (const name of ['connection', 'keep-alive', 'transfer-encoding'])
+          assert.equal(sse.headers.has(name), false);
+        const body = read(sse as unknown as Response);
+        await waitFor(() => body.messages().length === 3, 10_000, 'three messages');
+        assert.deepEqual(body.ns(), [0, 1, 2]);
+        const missing = await undiciFetch(`${h2url}/v2/stream/${uniqueTopic('hono-h2-none')}`, { dispatcher });
+        assert.equal(missing.status, 404);
+        assert.equal(missing.headers.has('connection'), false);
+        assert.equal(((await missing.json()) as { code: string }).code, 'TOPIC_NOT_AVAILABLE');
+        assert.equal(sessions.size, 1, 'both requests on one HTTP/2 connection');
+        await body.cancel();
+      } finally {
+        await dispatcher.destroy();
+        for (const session of sessions) session.destroy();
+        await new Promise((resolve) => h2.close(resolve));
+      }
     });
 
     it('pauses Kafka for a client that stops reading, and it then gets everything', async () => {

@@ -166,6 +166,21 @@ describe('Fetch adapter (lib/fetch-adapter.ts)', () => {
     assert.equal(invalid.status, 500);
     assert.equal(((await invalid.json()) as { code: string }).code, 'CONFIGURATION');
 
+    for (const [bad, name] of [
+      [{ remoteAddress: 42 }, 'options.remoteAddress'],
+      [{ limiter: {} }, 'options.limiter'],
+      [{ onSettled: 'soon' }, 'options.onSettled'],
+    ] as const) {
+      const answer = await kafkaSseResponse(new Request('http://x/s'), 'a', {
+        ...(bad as object),
+        logger: pino({ level: 'silent' }),
+      });
+      assert.equal(answer.status, 500);
+      const body = (await answer.json()) as { code: string; message: string };
+      assert.equal(body.code, 'CONFIGURATION');
+      assert.match(body.message, new RegExp(name.replace('.', '\\.')));
+    }
+
     const limiter = new StreamLimiter({ maxStreamsPerKey: 1, retryAfterSeconds: 7 });
     const held = limiter.tryAcquire(new FetchRequestAdapter(new Request('http://x/'), '192.0.2.1') as never);
     assert.equal(held.ok, true);
