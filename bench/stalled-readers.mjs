@@ -87,11 +87,13 @@ async function main() {
   const baseline = status();
   const agent = new http.Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY });
   for (let i = 0; i < CLIENTS; i++) {
-    http.get({ port, host: '127.0.0.1', path: '/', agent }, (res) => {
-      // Never read: the response stays paused and the socket fills.
-      res.pause();
-      res.on('error', () => {});
-    }).on('error', () => {});
+    http
+      .get({ port, host: '127.0.0.1', path: '/', agent }, (res) => {
+        // Never read: the response stays paused and the socket fills.
+        res.pause();
+        res.on('error', () => {});
+      })
+      .on('error', () => {});
   }
   let peak = { rssMb: 0, threads: 0 };
   let peakConsumers = 0;

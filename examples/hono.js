@@ -12,8 +12,7 @@
 import { pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import { InvalidTimestampError, kafkaSseResponse } from 'kafka-sse-bridge';
-import { parseSince } from './server-app.js';
+import { KafkaSseError, kafkaSseResponse, parseSince } from 'kafka-sse-bridge';
 
 /**
  * @param {import('kafka-sse-bridge').KafkaSseOptions} options kafkaSse() options; `kafkaConfig` names the brokers
@@ -28,10 +27,13 @@ export function createApp(options) {
   app.get('/v2/stream/:topics', (c) => {
     // ?since= as the example server reads it: epoch milliseconds or an ISO-8601 date.
     const since = c.req.query('since');
-    const atTimestamp = since === undefined || since === '' ? undefined : parseSince(since);
-    if (atTimestamp === null) {
-      const error = new InvalidTimestampError('?since must be milliseconds since the epoch or an ISO-8601 date');
-      return c.json(error.toJSON(), 400);
+    /** @type {number | undefined} */
+    let atTimestamp;
+    try {
+      atTimestamp = since === undefined || since === '' ? undefined : parseSince(since);
+    } catch (err) {
+      if (!(err instanceof KafkaSseError)) throw err;
+      return c.json(err.toJSON(), 400);
     }
     /** @type {() => void} */
     let settle = () => {};

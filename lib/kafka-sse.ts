@@ -114,16 +114,22 @@ export async function runStream(
   } catch (err) {
     if (err instanceof SetupStopped && err.why === 'client-closed') {
       // Nobody to answer.
-    } else if (err instanceof SetupStopped) {
-      answerSetupError(
-        ctx,
-        res,
-        new BrokerUnavailableError('The server is shutting down; try again shortly', {
-          retryAfterSeconds: Math.max(1, Math.ceil(opts.unavailableRetryMs / 1000)),
-        }),
-      );
-    } else if (stopped !== 'client-closed') {
-      answerSetupError(ctx, res, toKafkaSseError(err));
+    } else {
+      const answer =
+        err instanceof SetupStopped
+          ? new BrokerUnavailableError('The server is shutting down; try again shortly', {
+              retryAfterSeconds: Math.max(1, Math.ceil(opts.unavailableRetryMs / 1000)),
+            })
+          : toKafkaSseError(err);
+      if (stopped !== 'client-closed' || err instanceof SetupStopped) {
+        try {
+          answerSetupError(ctx, res, answer);
+        } catch (answerErr) {
+          // A framework's response that refuses our answer: cut it, and still release everything.
+          log.error({ err: answerErr }, 'could not answer the request');
+          res.destroy();
+        }
+      }
     }
     await Promise.all(ctx.releasing);
     log.info(
@@ -226,7 +232,13 @@ async function setUp(
     },
     'stream started',
   );
-  session.start(plan.lost);
+  try {
+    session.start(plan.lost);
+  } catch (err) {
+    // The head could not be written: the source still gets released.
+    await session.finish('setup-failed');
+    throw err;
+  }
   return session;
 }
 

@@ -2,6 +2,7 @@
 // doc; the known keys, the validation and DEFAULTS derive from it. Validation
 // opens nothing: the process-wide shared tail is resolved where it is used, and
 // the library's logger is made once, the first time a caller passes none.
+import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { hasBrand } from './brand.ts';
 import type { KafkaConfig } from './consumer.ts';
 import { defaultDeserializer } from './deserializer.ts';
@@ -323,10 +324,22 @@ const OPTIONS: { readonly [K in keyof NormalizedOptions]-?: OptionSpec<Normalize
   connectErrorHandler: { default: null, check: fn(true) as (v: unknown, k: string) => ((err: Error) => void) | null },
   headers: {
     default: {},
-    check: objectOf(
-      (h) => typeof h === 'string',
-      'options.headers must be an object of header name → string value',
-    ) as (v: unknown) => Record<string, string>,
+    check: (v) => {
+      const headers = objectOf(
+        (h) => typeof h === 'string',
+        'options.headers must be an object of header name → string value',
+      )(v) as Record<string, string>;
+      // Checked here, not when the head is written: a bad header would fail every stream there.
+      for (const [name, value] of Object.entries(headers)) {
+        try {
+          validateHeaderName(name);
+          validateHeaderValue(name, value);
+        } catch {
+          fail(`options.headers has an invalid header: ${JSON.stringify(name)}`);
+        }
+      }
+      return headers;
+    },
   },
   heartbeatMs: {
     default: 15_000,

@@ -312,6 +312,13 @@ describe('options', () => {
       }
     });
 
+    it('refuses headers that Node would refuse when writing the head', () => {
+      for (const headers of [{ 'X-Bad': 'a\r\nb' }, { 'Bad Name': 'x' }, { '': 'x' }]) {
+        assertConfigError(withBrokers({ headers }), /^options\.headers has an invalid header: /);
+      }
+      assert.deepEqual(normalizeOptions(withBrokers({ headers: { 'X-Ok': 'fine' } })).headers, { 'X-Ok': 'fine' });
+    });
+
     it('treats undefined like an absent key', () => {
       const o = normalizeOptions(withBrokers({ heartbeatMs: undefined, filterer: undefined, logger: undefined }));
       assert.equal(o.heartbeatMs, DEFAULTS.heartbeatMs);
