@@ -256,8 +256,9 @@ export class FakeResponse extends EventEmitter {
 
   flushHeaders(): void {}
 
-  write(chunk: string): boolean {
-    this.#unread += chunk;
+  write(chunk: string | Buffer): boolean {
+    const text = typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+    this.#unread += text;
     if (this.reading) queueMicrotask(() => this.read());
     return this.writableLength < this.highWater;
   }
