@@ -41,19 +41,19 @@ export { type BridgeMetrics, type MetricsOptions, OTHER_TOPIC, registerMetrics }
 export { DEFAULTS, KAFKA_DEFAULTS, KAFKA_FORCED, type KafkaSseOptions, OPTION_KEYS } from './lib/options.ts';
 export type { Assignments, LostRange, PartitionAssignment } from './lib/positions.ts';
 export {
+  type EndReason,
+  type PartitionProgress,
+  StreamRegistry,
+  type StreamRegistryEvents,
+  type StreamSnapshot,
+} from './lib/registry.ts';
+export {
   defaultSharedTail,
   SHARED_TAIL_DEFAULTS,
   SharedTail,
   type SharedTailOptions,
 } from './lib/shared-tail.ts';
 export { parseSince } from './lib/since.ts';
-export {
-  type EndReason,
-  type PartitionProgress,
-  StreamRegistry,
-  type StreamRegistryEvents,
-  type StreamSnapshot,
-} from './lib/stats.ts';
 export type {
   AllowedTopics,
   DeserializedMessage,

@@ -4,11 +4,11 @@
 // unchanged: kafkaSseResponse() in fetch.ts is built on it.
 import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http';
-import { CONNECTION_SPECIFIC_HEADERS } from './response.ts';
+import { CONNECTION_SPECIFIC_HEADERS } from './writer.ts';
 
 /**
  * Bytes queued in the body past which write() returns false, as a socket's
- * default high-water mark (16 KiB) does. The writer (response.ts) keeps writing
+ * default high-water mark (16 KiB) does. The writer (writer.ts) keeps writing
  * up to its own HIGH_WATER_BYTES before it pauses Kafka.
  */
 export const FETCH_HIGH_WATER_BYTES = 16 * 1024;
@@ -63,7 +63,7 @@ export class FetchRequestAdapter {
 
 /**
  * node:http's ServerResponse as the library uses it, writing into the body of
- * a Fetch `Response`. Its members are exactly those lib/response.ts,
+ * a Fetch `Response`. Its members are exactly those lib/writer.ts,
  * lib/request.ts, lib/limits.ts and lib/kafka-sse.ts use on `res`:
  *
  * - `writeHead(status, headers)`: settles {@link response} with a Response of

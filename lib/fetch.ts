@@ -7,7 +7,7 @@ import { kafkaSse } from './kafka-sse.ts';
 import type { StreamLimiter } from './limits.ts';
 import type { KafkaSseOptions } from './options.ts';
 import type { Assignments } from './positions.ts';
-import { writeJsonError } from './response.ts';
+import { writeJsonError } from './writer.ts';
 
 /** Options of {@link kafkaSseResponse}: those of kafkaSse(), and three of its own. */
 export interface KafkaSseResponseOptions extends KafkaSseOptions {

@@ -7,11 +7,11 @@ import { StreamPipeline } from './pipeline.ts';
 import { PositionTracker } from './position-tracker.ts';
 import { type Assignments, parseAssignments, parseAtTimestamp, parseLastEventId, type Requested } from './positions.ts';
 import { lastEventIdOf, ndjsonContentType, requestIdOf, streamModeOf } from './request.ts';
-import { StreamWriter, writeJsonError } from './response.ts';
 import { StreamSession } from './session.ts';
 import { checkAllowed, planStream, type SetupContext } from './setup.ts';
 import { type ConsumerFactory, defaultSharedTail, rdKafkaConsumer } from './shared-tail.ts';
 import type { Logger } from './types.ts';
+import { StreamWriter, writeJsonError } from './writer.ts';
 
 /** Thrown inside setup when the client left or the server aborted: not an error, just stop. */
 class SetupStopped extends Error {

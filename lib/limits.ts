@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigurationError, RateLimitedError, TooManyStreamsError } from './errors.ts';
 import { FILTER_LIMITS } from './filters.ts';
-import { writeJsonError } from './response.ts';
+import { writeJsonError } from './writer.ts';
 
 /** Options of a {@link StreamLimiter}. Every limit is off (`null`) unless set. */
 export interface StreamLimiterOptions {

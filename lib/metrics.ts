@@ -5,7 +5,7 @@
 import { Counter, Gauge, register as globalRegistry, Histogram, type Registry } from 'prom-client';
 import { hasBrand } from './brand.ts';
 import { ConfigurationError } from './errors.ts';
-import type { EndReason, StreamRegistry, StreamSnapshot } from './stats.ts';
+import type { EndReason, StreamRegistry, StreamSnapshot } from './registry.ts';
 
 /** Options of {@link registerMetrics}. */
 export interface MetricsOptions {

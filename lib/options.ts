@@ -9,8 +9,8 @@ import { defaultDeserializer } from './deserializer.ts';
 import { ConfigurationError } from './errors.ts';
 import { type CompiledFilter, FILTER_LIMITS, type FilterLimits, type FilterSpec } from './filters.ts';
 import { libraryLogger } from './logger.ts';
+import type { StreamRegistry } from './registry.ts';
 import type { SharedTail } from './shared-tail.ts';
-import type { StreamRegistry } from './stats.ts';
 import type { AllowedTopics, Deserializer, Filterer, Logger } from './types.ts';
 
 export type { AllowedTopics, DeserializedMessage, Deserializer, Filterer, Logger } from './types.ts';

@@ -8,12 +8,12 @@ import { KafkaConsumeError, type KafkaSseError } from './errors.ts';
 import type { SharedMessage, StreamPipeline } from './pipeline.ts';
 import type { PositionTracker } from './position-tracker.ts';
 import type { LostRange } from './positions.ts';
-import { StreamWriter } from './response.ts';
+import type { EndReason, StreamHandle, StreamRegistry, StreamSnapshot } from './registry.ts';
 import type { ConsumerFactory } from './shared-tail.ts';
 import type { SourceSink, StreamSource } from './source.ts';
 import { sseEvent } from './sse-format.ts';
-import type { EndReason, StreamHandle, StreamRegistry, StreamSnapshot } from './stats.ts';
 import type { KafkaMessage, Logger } from './types.ts';
+import { StreamWriter } from './writer.ts';
 
 /** What a session streams with, made by setup. */
 export interface SessionParts {

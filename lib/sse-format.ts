@@ -1,4 +1,4 @@
-// Pure encoders for the two wire formats. No I/O: the writer in response.ts
+// Pure encoders for the two wire formats. No I/O: the writer in writer.ts
 // concatenates what these return and decides when to flush.
 
 const LINE_BREAK = /\r\n|\r|\n/;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { EventSource } from 'eventsource';
 import { openConsumerCount } from '../../index.ts';
-import { HIGH_WATER_BYTES } from '../../lib/response.ts';
+import { HIGH_WATER_BYTES } from '../../lib/writer.ts';
 import { type BridgeServer, baseOptions, closeBridge, quietLogger, startBridge } from '../helpers/bridge-server.ts';
 import { createTopic, deleteRecordsBefore, produce, uniqueTopic } from '../helpers/kafka.ts';
 import { getJson, openStream } from '../helpers/sse-client.ts';

@@ -20,7 +20,7 @@ import {
   StreamRegistry,
 } from '../../index.ts';
 import { FetchRequestAdapter, FetchResponseAdapter } from '../../lib/fetch-adapter.ts';
-import { HIGH_WATER_BYTES } from '../../lib/response.ts';
+import { HIGH_WATER_BYTES } from '../../lib/writer.ts';
 import { baseOptions } from '../helpers/bridge-server.ts';
 import { testCertificate } from '../helpers/http2.ts';
 import { createTopic, produce, uniqueTopic } from '../helpers/kafka.ts';

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import http2 from 'node:http2';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { type Assignments, type KafkaSseOptions, kafkaSse, openConsumerCount, StreamRegistry } from '../../index.ts';
-import { HIGH_WATER_BYTES } from '../../lib/response.ts';
+import { HIGH_WATER_BYTES } from '../../lib/writer.ts';
 import { baseOptions } from '../helpers/bridge-server.ts';
 import { connectHttp2, type Http2TestServer, listenHttp2, openH2Stream, testCertificate } from '../helpers/http2.ts';
 import { createTopic, produce, uniqueTopic } from '../helpers/kafka.ts';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
 import { ConfigurationError } from '../../lib/errors.ts';
 import { OTHER_TOPIC, registerMetrics } from '../../lib/metrics.ts';
-import { type PartitionProgress, type StreamHandle, StreamRegistry, type StreamSnapshot } from '../../lib/stats.ts';
+import { type PartitionProgress, type StreamHandle, StreamRegistry, type StreamSnapshot } from '../../lib/registry.ts';
 import { scrape } from '../helpers/prom.ts';
 
 function handle(id: string, partitions: PartitionProgress[], extra: Partial<StreamSnapshot> = {}): StreamHandle {

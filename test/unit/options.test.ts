@@ -11,7 +11,7 @@ import {
   type KafkaSseOptions,
   normalizeOptions,
 } from '../../lib/options.ts';
-import { StreamRegistry } from '../../lib/stats.ts';
+import { StreamRegistry } from '../../lib/registry.ts';
 
 const BROKERS = { 'metadata.broker.list': '127.0.0.1:9092' };
 
@@ -326,7 +326,7 @@ describe('options', () => {
     });
 
     // BUG (lib/options.ts, heartbeatMs / maxDurationMs validation): any safe integer is accepted,
-    // but both end up in setTimeout (lib/kafka-sse.ts #maxDurationTimer, lib/response.ts
+    // but both end up in setTimeout (lib/kafka-sse.ts #maxDurationTimer, lib/writer.ts
     // heartbeat timer), which Node clamps to 1 ms above 2^31 - 1 (about 24.8 days) with a
     // TimeoutOverflowWarning. So `maxDurationMs: 30 * 24 * 3600 * 1000` ends every stream
     // after ~1 ms, and `heartbeatMs: 3e9` re-arms a 1 ms timer (one warning each) for days:

@@ -7,7 +7,7 @@ import http2 from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { InvalidAssignmentError } from '../../lib/errors.ts';
-import { StreamWriter, writeJsonError } from '../../lib/response.ts';
+import { StreamWriter, writeJsonError } from '../../lib/writer.ts';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -398,7 +398,7 @@ describe('response', () => {
       assert.deepEqual(r.chunks, ['{"a":1}\n']);
     });
 
-    // BUG (lib/response.ts, StreamWriter.open): in NDJSON mode nothing is written on open, and
+    // BUG (lib/writer.ts, StreamWriter.open): in NDJSON mode nothing is written on open, and
     // Node only sends a head set by writeHead() together with the first body bytes (or
     // res.flushHeaders()). So an NDJSON client sees no status line and no headers until the
     // first message or heartbeat: up to heartbeatMs (15 s by default) on a quiet topic, and
