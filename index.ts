@@ -24,17 +24,16 @@ export {
   TopicNotAvailableError,
 } from './lib/errors.ts';
 export { type KafkaSseResponseOptions, kafkaSseResponse } from './lib/fetch.ts';
+export { parseFilterQuery } from './lib/filter-query.ts';
 export {
-  CompiledFilter,
-  compileFilter,
   FILTER_LIMITS,
   type FieldFilter,
   type FilterLimits,
   type FilterMatcher,
   type FilterRange,
   type FilterSpec,
-  parseFilterQuery,
-} from './lib/filters.ts';
+} from './lib/filter-spec.ts';
+export { CompiledFilter, compileFilter } from './lib/filters.ts';
 export { kafkaSse } from './lib/kafka-sse.ts';
 export { type Admission, remoteAddressKey, StreamLimiter, type StreamLimiterOptions } from './lib/limits.ts';
 export { type BridgeMetrics, type MetricsOptions, OTHER_TOPIC, registerMetrics } from './lib/metrics.ts';

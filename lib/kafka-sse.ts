@@ -1,7 +1,8 @@
 // kafkaSse(): validate → resolve positions → choose source → stream → tear down.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BrokerUnavailableError, type KafkaSseError, toKafkaSseError } from './errors.ts';
-import { type CompiledFilter, compileFilter, parseFilterQuery } from './filters.ts';
+import { parseFilterQuery } from './filter-query.ts';
+import { type CompiledFilter, compileFilter } from './filters.ts';
 import { type KafkaSseOptions, type NormalizedOptions, normalizeOptions } from './options.ts';
 import { StreamPipeline } from './pipeline.ts';
 import { PositionTracker } from './position-tracker.ts';

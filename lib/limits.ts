@@ -6,7 +6,7 @@
 // from exhausting a server.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigurationError, RateLimitedError, TooManyStreamsError } from './errors.ts';
-import { FILTER_LIMITS } from './filters.ts';
+import { FILTER_LIMITS } from './filter-spec.ts';
 import { writeJsonError } from './writer.ts';
 
 /** Options of a {@link StreamLimiter}. Every limit is off (`null`) unless set. */

@@ -3,15 +3,9 @@
 import assert from 'node:assert/strict';
 import type { KafkaMessage } from '../../lib/consumer.ts';
 import { InvalidFilterError } from '../../lib/errors.ts';
-import {
-  CompiledFilter,
-  compileFilter,
-  FILTER_LIMITS,
-  type FieldFilter,
-  type FilterMatcher,
-  type FilterSpec,
-  parseFilterQuery,
-} from '../../lib/filters.ts';
+import { parseFilterQuery } from '../../lib/filter-query.ts';
+import { FILTER_LIMITS, type FieldFilter, type FilterMatcher, type FilterSpec } from '../../lib/filter-spec.ts';
+import { CompiledFilter, compileFilter } from '../../lib/filters.ts';
 import type { DeserializedMessage } from '../../lib/options.ts';
 
 function msg(

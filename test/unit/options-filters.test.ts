@@ -1,7 +1,8 @@
 // The filter options of kafkaSse: filter, queryFilters, filterLimits.
 import assert from 'node:assert/strict';
 import { ConfigurationError } from '../../lib/errors.ts';
-import { compileFilter, FILTER_LIMITS } from '../../lib/filters.ts';
+import { FILTER_LIMITS } from '../../lib/filter-spec.ts';
+import { compileFilter } from '../../lib/filters.ts';
 import { type KafkaSseOptions, normalizeOptions } from '../../lib/options.ts';
 
 const BROKERS = { 'metadata.broker.list': '127.0.0.1:9092' };
