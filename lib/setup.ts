@@ -116,28 +116,45 @@ export async function planStream(ctx: SetupContext, request: StreamRequest): Pro
       const source = new TailSource(shared.tail, tail, tail.headSeq, tail.caughtUp, !opts.useTimestampForId);
       return { positions: tail.headPositions(), lost: [], source };
     }
+    // A resume the running tail's log covers reads from it. With no tail, the
+    // first resume of these topics looks up where their partitions end (one
+    // consumer: far behind, it keeps it); the others wait for its decision.
+    let decided: (() => void) | undefined;
     if (shared && resume) {
-      const running = shared.tail.find(shared.key, request.topics);
-      if (running) {
+      const probe = shared.tail.probe(shared.key, request.topics);
+      if (typeof probe === 'function') {
+        decided = probe;
+      } else {
+        // Whatever the first decided, the waiters go on at once (no second wait in line).
+        await probe;
+        ctx.checkpoint();
+      }
+      if (shared.tail.find(shared.key, request.topics)) {
+        decided?.();
+        decided = undefined;
         const plan = await joinAt(ctx, shared.tail, shared.key, request, resume, release, undefined);
         if (plan) return plan;
       }
     }
-    const consumer = made(() => ctx.createConsumer(opts.kafkaConfig, opts.kafkaEventHandlers));
-    release.push(() => consumer.disconnect());
-    const marks = new Map<string, Watermarks>();
-    const { positions, lost } = await resolveWithConsumer(ctx, consumer, request, marks);
-    if (shared && resume && nearTheEnd(resume, marks, shared.tail.options.ringMessages)) {
-      // The first of a server restart's returning clients: a tail opened a
-      // little before its positions serves it and those coming back after it.
-      const plan = await joinAt(ctx, shared.tail, shared.key, request, resume, release, resume);
-      if (plan) {
-        void consumer.disconnect();
-        return plan;
+    try {
+      const consumer = made(() => ctx.createConsumer(opts.kafkaConfig, opts.kafkaEventHandlers));
+      release.push(() => consumer.disconnect());
+      const marks = new Map<string, Watermarks>();
+      const { positions, lost } = await resolveWithConsumer(ctx, consumer, request, marks);
+      if (shared && resume && nearTheEnd(resume, marks, shared.tail.options.ringMessages)) {
+        // The first of a server restart's returning clients: a tail opened a
+        // little before its positions serves it and those coming back after it.
+        const plan = await joinAt(ctx, shared.tail, shared.key, request, resume, release, resume);
+        if (plan) {
+          void consumer.disconnect();
+          return plan;
+        }
       }
+      const starts = positions.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset }));
+      return { positions, lost, source: new ConsumerSource(consumer, starts, ctx.log) };
+    } finally {
+      decided?.();
     }
-    const starts = positions.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset }));
-    return { positions, lost, source: new ConsumerSource(consumer, starts, ctx.log) };
   } catch (err) {
     ctx.releasing.push(Promise.allSettled(release.map((r) => r())));
     throw unavailable(ctx, err);

@@ -63,6 +63,7 @@ export function configKey(config: KafkaConfig): string | undefined {
 export class SharedTail {
   readonly options: Readonly<Required<SharedTailOptions>>;
   readonly #tails = new Map<string, LiveTail>();
+  readonly #probes = new Map<string, { decided: Promise<void> }>();
   readonly #createConsumer: ConsumerFactory;
   readonly #partitionCheckMs: number | undefined;
 
@@ -90,6 +91,29 @@ export class SharedTail {
   /** Number of tails (consumers) open now. */
   get size(): number {
     return this.#tails.size;
+  }
+
+  /**
+   * Resumes of topics no tail reads yet look up where the partitions end with
+   * a consumer of their own; one close to the end then opens a tail for the
+   * others. So that a restart's thousand returning clients do not each make
+   * that lookup, the first one makes it and the others wait for its decision:
+   * this returns either a promise to wait for, or, to the first, the function
+   * it calls once it has decided (a tail opened, or not).
+   */
+  probe(config: string, topics: readonly string[]): Promise<void> | (() => void) {
+    const key = `${config}\u0001${topics.join(',')}`;
+    const pending = this.#probes.get(key);
+    if (pending) return pending.decided;
+    let decide!: () => void;
+    const decided = new Promise<void>((resolve) => {
+      decide = resolve;
+    });
+    this.#probes.set(key, { decided });
+    return () => {
+      if (this.#probes.get(key)?.decided === decided) this.#probes.delete(key);
+      decide();
+    };
   }
 
   /** The running tail for these settings and topics, if any (not held). */

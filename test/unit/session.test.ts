@@ -250,6 +250,43 @@ describe('session (fake Kafka)', () => {
     assert.equal(kafka.consumers.length, 1);
   });
 
+  it('after a restart, eight resumes near the end make one lookup and share one new tail', async () => {
+    kafka.createTopic('back', 2);
+    kafka.produce(
+      'back',
+      0,
+      range(0, 20).map((n) => json(n)),
+    );
+    kafka.produce(
+      'back',
+      1,
+      range(20, 40).map((n) => json(n)),
+    );
+    const id = JSON.stringify([
+      { topic: 'back', partition: 0, offset: 18 },
+      { topic: 'back', partition: 1, offset: 17 },
+    ]);
+    const resumes = range(0, 8).map(() => stream('back', {}, { 'Last-Event-ID': id }));
+    await until(() => resumes.every((r) => r.res.events().length === 5), 'each the 5 after its id');
+    for (const r of resumes) assert.deepEqual(ns(r.res), [18, 19, 37, 38, 39]);
+    assert.equal(kafka.consumers.length, 2, 'one lookup consumer, then the tail');
+    await until(() => kafka.open === 1, 'the lookup consumer released');
+    assert.equal(tail.size, 1);
+  });
+
+  it('a resume far behind the end makes one consumer, and no tail', async () => {
+    kafka.createTopic('far', 1);
+    kafka.produce(
+      'far',
+      0,
+      range(0, 200).map((n) => json(n)),
+    );
+    const { res } = stream('far', {}, { 'Last-Event-ID': '[{"topic":"far","partition":0,"offset":5}]' });
+    await until(() => res.events().length === 195, 'from offset 5');
+    assert.equal(kafka.consumers.length, 1);
+    assert.equal(tail.size, 0);
+  });
+
   describe('every exit releases the consumer', () => {
     it('the client leaves while the consumer connects', async () => {
       kafka.createTopic('e1', 1);
