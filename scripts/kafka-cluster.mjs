@@ -421,6 +421,17 @@ export async function stopNode(s, id, { signal = 'SIGTERM', timeoutMs = 60_000 }
   return true;
 }
 
+/**
+ * Sends a signal to one running node without waiting: SIGSTOP freezes it (a
+ * VM pause or a network partition as its peers and clients see it: sockets
+ * stay open, nothing answers), SIGCONT lets it run again.
+ */
+export function signalNode(s, id, signal) {
+  const pid = nodePid(node(s, id));
+  if (pid === undefined) fail(`node ${id} is not running`);
+  process.kill(pid, signal);
+}
+
 /** Stops every node this script started. */
 export async function stopCluster(s = clusterSettings(), { quiet = false, signal = 'SIGTERM' } = {}) {
   const say = quiet ? () => {} : (m) => console.log(m);
