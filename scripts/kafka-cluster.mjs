@@ -435,9 +435,13 @@ export function signalNode(s, id, signal) {
 /** Stops every node this script started. */
 export async function stopCluster(s = clusterSettings(), { quiet = false, signal = 'SIGTERM' } = {}) {
   const say = quiet ? () => {} : (m) => console.log(m);
-  // All at once: stopped one by one, the last two would each wait for the
-  // others' controlled shutdown with no quorum left to grant it.
-  const stopped = await Promise.all(s.nodes.map((n) => stopNode(s, n.id, { signal, timeoutMs: 30_000 })));
+  // One at a time, so each controlled shutdown still has a quorum to grant it;
+  // the last node has none left, so it gets a few seconds, then SIGKILL.
+  const stopped = [];
+  for (const [i, n] of s.nodes.entries()) {
+    const last = i === s.nodes.length - 1;
+    stopped.push(await stopNode(s, n.id, { signal, timeoutMs: last ? 3_000 : 30_000 }));
+  }
   say(stopped.some(Boolean) ? 'Kafka cluster stopped.' : 'No cluster node started by this script is running.');
   return stopped.some(Boolean);
 }
