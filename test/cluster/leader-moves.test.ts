@@ -31,6 +31,16 @@ const REPLAYING = 2;
 const BACKLOG = knob('CLUSTER_BACKLOG', 3000, 20_000);
 /** How fast a replaying client reads (it pauses its socket past this), in events per second. */
 const REPLAY_RATE = 800;
+/**
+ * The client replaying only the doomed leader's partitions: extra backlog on
+ * those partitions, its read rate, and its consumer's prefetch
+ * (queued.max.messages.kbytes; 0: the library's default). Raised, they keep its
+ * consumer behind and unpaused when the leader goes: what the stall watchdog
+ * judges.
+ */
+const BUSY_BACKLOG = knob('CLUSTER_BUSY_BACKLOG', 0, 0);
+const PROBE_RATE = knob('CLUSTER_PROBE_RATE', 200, 200);
+const PROBE_PREFETCH_KB = knob('CLUSTER_PROBE_PREFETCH_KB', 0, 0);
 const TICK_MS = 50;
 /** How long the frozen-leader scenario keeps the leader stopped, in ms. */
 const FREEZE_MS = 20_000;
@@ -129,7 +139,8 @@ describe('cluster: leader moves under 100 live and 2 replaying clients', functio
     };
     const backlog: Promise<Ack>[] = [];
     for (let p = 0; p < PARTITIONS; p++) {
-      for (let i = 0; i < BACKLOG; i++) backlog.push(cluster.produce(topic, p, payload(p, take(p), PHASE.warmup)));
+      const count = BACKLOG + (busy[p] ? BUSY_BACKLOG : 0);
+      for (let i = 0; i < count; i++) backlog.push(cluster.produce(topic, p, payload(p, take(p), PHASE.warmup)));
     }
     await Promise.all(backlog);
 
@@ -141,16 +152,20 @@ describe('cluster: leader moves under 100 live and 2 replaying clients', functio
       retryMs: 500,
       heartbeatMs: 5000,
     });
+    const probeOptions =
+      PROBE_PREFETCH_KB > 0
+        ? baseOptions({
+            ...options,
+            kafkaConfig: { 'metadata.broker.list': cluster.brokers, 'queued.max.messages.kbytes': PROBE_PREFETCH_KB },
+          })
+        : options;
     const fromStart = Array.from({ length: PARTITIONS }, (_, partition) => ({ topic, partition, offset: 0 }));
     const busyPartitions = fromStart.filter((a) => busy[a.partition]);
-    bridge = await startBridge((req) => ({
-      assignments: req.url?.startsWith('/replay-busy')
-        ? busyPartitions
-        : req.url?.startsWith('/replay')
-          ? fromStart
-          : [topic],
-      options,
-    }));
+    bridge = await startBridge((req) =>
+      req.url?.startsWith('/replay-busy')
+        ? { assignments: busyPartitions, options: probeOptions }
+        : { assignments: req.url?.startsWith('/replay') ? fromStart : [topic], options },
+    );
 
     const histograms = PHASE_NAMES.map(() => new LatencyHistogram());
     const live: ClusterClient[] = [];
@@ -178,7 +193,7 @@ describe('cluster: leader moves under 100 live and 2 replaying clients', functio
           undefined,
           busyPartitions.map((a) => a.partition),
         ),
-        REPLAY_RATE / 4,
+        PROBE_RATE,
       ),
     ];
     assert.equal(replaying.length, REPLAYING);

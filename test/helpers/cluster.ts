@@ -191,6 +191,10 @@ export class TestCluster {
           dr_cb: true,
           'linger.ms': 5,
           'enable.idempotence': true,
+          // A frozen broker (SIGSTOP) keeps its sockets open: without this, a
+          // request to it (metadata included) waits librdkafka's 60 s default,
+          // and the test's own view of the cluster would lag the move.
+          'socket.timeout.ms': 10_000,
         },
         { 'message.timeout.ms': 180_000, 'request.required.acks': -1 },
       );
