@@ -20,6 +20,7 @@
 //   KAFKA_CLUSTER_PORT      base port (default 19450); the cluster uses base … base + 8
 //   KAFKA_CLUSTER_HOME_DIR  data, logs, pids and certificates (default <repo>/.kafka/cluster, git-ignored)
 //   KAFKA_CLUSTER_HEAP      JVM heap per node (default 512m)
+//   KAFKA_CLUSTER_SESSION_TIMEOUT_MS  broker.session.timeout.ms (default 9000, Kafka's own)
 //   KAFKA_VERSION           broker version (default: the one pinned in docker/pom.xml)
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -54,6 +55,11 @@ export function clusterSettings(env = process.env) {
     throw new Error(`KAFKA_CLUSTER_PORT must be a port number, got ${env.KAFKA_CLUSTER_PORT}`);
   const home = path.resolve(env.KAFKA_CLUSTER_HOME_DIR ?? path.join(ROOT, '.kafka', 'cluster'));
   const heap = env.KAFKA_CLUSTER_HEAP ?? '512m';
+  const sessionTimeoutMs = Number(env.KAFKA_CLUSTER_SESSION_TIMEOUT_MS ?? 9000);
+  if (!Number.isInteger(sessionTimeoutMs) || sessionTimeoutMs < 2000)
+    throw new Error(
+      `KAFKA_CLUSTER_SESSION_TIMEOUT_MS must be an integer ≥ 2000, got ${env.KAFKA_CLUSTER_SESSION_TIMEOUT_MS}`,
+    );
   const tlsDir = path.join(home, 'tls');
   const nodes = NODE_IDS.map((id) => {
     const nodeHome = path.join(home, `node-${id}`);
@@ -73,6 +79,7 @@ export function clusterSettings(env = process.env) {
   return {
     home,
     version: env.KAFKA_VERSION,
+    sessionTimeoutMs,
     nodes,
     /** Bootstrap servers of the PLAINTEXT listeners. */
     brokers: nodes.map((n) => `${HOST}:${n.port}`).join(','),
@@ -198,10 +205,10 @@ export function nodeProperties(s, n, keystorePassword) {
     'group.initial.rebalance.delay.ms=0',
     'delete.topic.enable=true',
     // A SIGKILLed node is fenced (its partitions get new leaders, it leaves the
-    // ISRs) when it misses heartbeats this long: 6 s instead of 9 s keeps the
-    // tests short and still tolerates a GC pause on a busy 2-core machine.
+    // ISRs) when it misses heartbeats for broker.session.timeout.ms: Kafka's
+    // own 9 s by default, so leader moves take as long as in production.
     'broker.heartbeat.interval.ms=1000',
-    'broker.session.timeout.ms=6000',
+    `broker.session.timeout.ms=${s.sessionTimeoutMs}`,
     // Leaders stay where a fault moved them (no preferred-leader rebalance
     // during a test): every move a test sees is one it caused.
     'auto.leader.rebalance.enable=false',
@@ -421,12 +428,27 @@ export async function stopNode(s, id, { signal = 'SIGTERM', timeoutMs = 60_000 }
   return true;
 }
 
+/**
+ * Sends a signal to one running node without waiting: SIGSTOP freezes it (a
+ * VM pause or a network partition as its peers and clients see it: sockets
+ * stay open, nothing answers), SIGCONT lets it run again.
+ */
+export function signalNode(s, id, signal) {
+  const pid = nodePid(node(s, id));
+  if (pid === undefined) fail(`node ${id} is not running`);
+  process.kill(pid, signal);
+}
+
 /** Stops every node this script started. */
 export async function stopCluster(s = clusterSettings(), { quiet = false, signal = 'SIGTERM' } = {}) {
   const say = quiet ? () => {} : (m) => console.log(m);
-  // All at once: stopped one by one, the last two would each wait for the
-  // others' controlled shutdown with no quorum left to grant it.
-  const stopped = await Promise.all(s.nodes.map((n) => stopNode(s, n.id, { signal, timeoutMs: 30_000 })));
+  // One at a time, so each controlled shutdown still has a quorum to grant it;
+  // the last node has none left, so it gets a few seconds, then SIGKILL.
+  const stopped = [];
+  for (const [i, n] of s.nodes.entries()) {
+    const last = i === s.nodes.length - 1;
+    stopped.push(await stopNode(s, n.id, { signal, timeoutMs: last ? 3_000 : 30_000 }));
+  }
   say(stopped.some(Boolean) ? 'Kafka cluster stopped.' : 'No cluster node started by this script is running.');
   return stopped.some(Boolean);
 }

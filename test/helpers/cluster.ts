@@ -11,6 +11,7 @@ import {
   clusterSettings,
   clusterStatus,
   NODE_IDS,
+  signalNode,
   startCluster,
   startNode,
   stopCluster,
@@ -107,6 +108,17 @@ export class TestCluster {
       .sort((a, b) => a.partition - b.partition);
   }
 
+  /** Resolves once metadata shows every partition of `topic` led by a node other than `nodeId`. */
+  async waitForLeadersOff(topic: string, partitions: number, nodeId: number, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const placed = await this.placement(topic).catch(() => []);
+      if (placed.length === partitions && placed.every((x) => x.leader >= 0 && x.leader !== nodeId)) return;
+      if (Date.now() > deadline) throw new Error(`${topic}: node ${nodeId} still leads after ${timeoutMs} ms`);
+      await sleep(100);
+    }
+  }
+
   /** The node leading `topic`/`partition` now (-1 while none does). */
   async leaderOf(topic: string, partition: number): Promise<number> {
     return (await this.placement(topic)).find((x) => x.partition === partition)?.leader ?? -1;
@@ -134,6 +146,16 @@ export class TestCluster {
     await stopNode(this.settings, nodeId, { signal: 'SIGTERM' });
   }
 
+  /** Freezes one node (SIGSTOP): its sockets stay open and nothing answers, as in a VM pause or a partition. */
+  freeze(nodeId: number): void {
+    signalNode(this.settings, nodeId, 'SIGSTOP');
+  }
+
+  /** Lets a frozen node run again (SIGCONT). */
+  thaw(nodeId: number): void {
+    signalNode(this.settings, nodeId, 'SIGCONT');
+  }
+
   /** Starts a stopped node again and waits until it answers and sees the cluster. */
   async restart(nodeId: number): Promise<void> {
     await startNode(this.settings, nodeId, { timeoutMs: 120_000 });
@@ -141,6 +163,13 @@ export class TestCluster {
 
   /** Starts any node a test left stopped, and waits until all three answer and see each other. */
   async ensureAllRunning(): Promise<void> {
+    for (const id of NODE_IDS) {
+      try {
+        signalNode(this.settings, id, 'SIGCONT');
+      } catch {
+        // Not running: started below.
+      }
+    }
     await startCluster(this.settings, { quiet: true, timeoutMs: 180_000 });
   }
 
@@ -162,6 +191,10 @@ export class TestCluster {
           dr_cb: true,
           'linger.ms': 5,
           'enable.idempotence': true,
+          // A frozen broker (SIGSTOP) keeps its sockets open: without this, a
+          // request to it (metadata included) waits librdkafka's 60 s default,
+          // and the test's own view of the cluster would lag the move.
+          'socket.timeout.ms': 10_000,
         },
         { 'message.timeout.ms': 180_000, 'request.required.acks': -1 },
       );
