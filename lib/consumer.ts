@@ -91,7 +91,12 @@ export const STALL_CHECK_MS = 5000;
 /**
  * Calls `onStall` (once) when `consumer` made no callback for two checks in a
  * row while some partition's cached end is past `positions()` and `paused()`
- * is false, looking every `everyMs`. Returns the timer (unref'd), for clearInterval.
+ * is false, looking every `everyMs`, and the cluster confirms it: the
+ * partitions' ends, asked afresh, are still past the positions and still
+ * nothing arrived. A lookup that fails means the cluster is busy moving
+ * leaders or unreachable (a frozen leader held a consumer ~15 s with nothing
+ * delivered in the cluster suite), not that the consumer is stuck: the count
+ * starts over. Returns the timer (unref'd), for clearInterval.
  */
 export function watchForStall(
   consumer: BridgeConsumer,
@@ -102,18 +107,36 @@ export function watchForStall(
 ): NodeJS.Timeout {
   let seen = consumer.deliveries();
   let suspect = 0;
-  const timer = setInterval(() => {
-    const now = consumer.deliveries();
-    const behind = positions().some((p) => {
+  let confirming = false;
+  const behindOf = () =>
+    positions().filter((p) => {
       const marks = consumer.cachedWatermarks(p.topic, p.partition);
       return marks !== undefined && marks.high > p.nextOffset;
     });
-    suspect = now === seen && behind && !paused() ? suspect + 1 : 0;
+  const timer = setInterval(() => {
+    if (confirming) return;
+    const now = consumer.deliveries();
+    const behind = behindOf();
+    suspect = now === seen && behind.length > 0 && !paused() ? suspect + 1 : 0;
     seen = now;
-    if (suspect >= 2) {
-      clearInterval(timer);
-      onStall();
-    }
+    if (suspect < 2) return;
+    confirming = true;
+    Promise.all(behind.map((p) => consumer.watermarks(p.topic, p.partition, everyMs))).then(
+      (marks) => {
+        confirming = false;
+        const still = marks.some((m, i) => m.high > (behind[i] as { nextOffset: number }).nextOffset);
+        if (still && consumer.deliveries() === seen && !paused()) {
+          clearInterval(timer);
+          onStall();
+        } else {
+          suspect = 0;
+        }
+      },
+      () => {
+        confirming = false;
+        suspect = 0;
+      },
+    );
   }, everyMs);
   timer.unref();
   return timer;

@@ -18,6 +18,8 @@ export class FakeKafka {
   readonly consumers: FakeConsumer[] = [];
   /** While true, connect() fails (after `connectDelayMs`). */
   down = false;
+  /** While true, watermark lookups fail (a leader election, an unreachable cluster). */
+  lookupsFail = false;
   connectDelayMs = 0;
   /** Messages a consumer still hands over after pause(), like node-rdkafka's queue. */
   inflightAfterPause = 3;
@@ -115,6 +117,7 @@ export class FakeConsumer implements BridgeConsumer {
   }
 
   async watermarks(topic: string, partition: number): Promise<Watermarks> {
+    if (this.#kafka.lookupsFail) throw new Error('watermarks unavailable: no leader');
     return this.#marks(topic, partition);
   }
 
