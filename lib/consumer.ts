@@ -74,7 +74,7 @@ const CONSUME_WAIT_MS = 50;
 const QUIESCE_MS = 20;
 const QUIESCE_MAX_ROUNDS = 50;
 
-import { poolGate } from './pool-gate.ts';
+import { poolGate, poolLoad } from './pool-gate.ts';
 
 /** Live count of consumers created and not yet fully disconnected, for leak checks. */
 let openConsumers = 0;
@@ -87,6 +87,12 @@ let openConsumers = 0;
  * consumer is stuck.
  */
 export const STALL_CHECK_MS = 5000;
+
+/** How long a stall's confirmation lookup may take (it holds a libuv pool thread meanwhile). */
+const CONFIRM_TIMEOUT_MS = 1000;
+
+/** True while some stream's stall is being confirmed (one at a time per process). */
+let confirmationInFlight = false;
 
 /**
  * Calls `onStall` (once) when `consumer` made no callback for two checks in a
@@ -119,11 +125,17 @@ export function watchForStall(
     const behind = behindOf();
     suspect = now === seen && behind.length > 0 && !paused() ? suspect + 1 : 0;
     seen = now;
-    if (suspect < 2) return;
+    // One confirmation at a time in the process, short, and only while no
+    // stream setup waits for the thread pool: during an outage every stream
+    // is suspect, and their lookups must not keep new requests from their answer.
+    if (suspect < 2 || confirmationInFlight || poolLoad().waiting > 0) return;
     confirming = true;
-    Promise.all(behind.map((p) => consumer.watermarks(p.topic, p.partition, everyMs))).then(
+    confirmationInFlight = true;
+    const timeoutMs = Math.min(everyMs, CONFIRM_TIMEOUT_MS);
+    Promise.all(behind.map((p) => consumer.watermarks(p.topic, p.partition, timeoutMs))).then(
       (marks) => {
         confirming = false;
+        confirmationInFlight = false;
         const still = marks.some((m, i) => m.high > (behind[i] as { nextOffset: number }).nextOffset);
         if (still && consumer.deliveries() === seen && !paused()) {
           clearInterval(timer);
@@ -134,6 +146,7 @@ export function watchForStall(
       },
       () => {
         confirming = false;
+        confirmationInFlight = false;
         suspect = 0;
       },
     );

@@ -119,15 +119,17 @@ export async function planStream(ctx: SetupContext, request: StreamRequest): Pro
     // A resume the running tail's log covers reads from it. With no tail, the
     // first resume of these topics looks up where their partitions end (one
     // consumer: far behind, it keeps it); the others wait for its decision.
-    let decided: (() => void) | undefined;
+    let decided: ((failure?: unknown) => void) | undefined;
     if (shared && resume) {
       const probe = shared.tail.probe(shared.key, request.topics);
       if (typeof probe === 'function') {
         decided = probe;
       } else {
-        // Whatever the first decided, the waiters go on at once (no second wait in line).
-        await probe;
+        // Whatever the first decided, the waiters go on at once (no second wait
+        // in line), unless Kafka could not be reached: then neither can they.
+        const failure = await probe;
         ctx.checkpoint();
+        if (failure !== undefined) throw failure;
       }
       if (shared.tail.find(shared.key, request.topics)) {
         decided?.();
@@ -152,6 +154,11 @@ export async function planStream(ctx: SetupContext, request: StreamRequest): Pro
       }
       const starts = positions.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset }));
       return { positions, lost, source: new ConsumerSource(consumer, starts, ctx.log) };
+    } catch (err) {
+      // Kafka out of reach is everyone's answer; the client's own mistakes are not.
+      decided?.(kafkaUnreachable(err) ? err : undefined);
+      decided = undefined;
+      throw err;
     } finally {
       decided?.();
     }
@@ -332,6 +339,14 @@ async function checkAllowedExist(ctx: SetupContext, consumer: BridgeConsumer, ti
   throw new AllowedTopicsMisconfiguredError('The server is misconfigured: none of its allowed topics exists');
 }
 const reportedLists = new Set<string>();
+
+/** Whether a setup failure means Kafka could not be reached (what `unavailable` turns into BROKER_UNAVAILABLE). */
+function kafkaUnreachable(err: unknown): boolean {
+  if (err instanceof ConsumerNotMade || (err as { setupSignal?: boolean })?.setupSignal) return false;
+  const e = err as KafkaSseError;
+  if (!(e instanceof Error) || !('statusCode' in e)) return true;
+  return e.statusCode >= 500 && e.code !== 'CONFIGURATION' && e.code !== 'ALLOWED_TOPICS_MISCONFIGURED';
+}
 
 /**
  * Maps a setup failure: the client's mistakes and configuration errors pass

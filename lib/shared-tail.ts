@@ -63,7 +63,7 @@ export function configKey(config: KafkaConfig): string | undefined {
 export class SharedTail {
   readonly options: Readonly<Required<SharedTailOptions>>;
   readonly #tails = new Map<string, LiveTail>();
-  readonly #probes = new Map<string, { decided: Promise<void> }>();
+  readonly #probes = new Map<string, { decided: Promise<unknown> }>();
   readonly #createConsumer: ConsumerFactory;
   readonly #partitionCheckMs: number | undefined;
 
@@ -99,20 +99,22 @@ export class SharedTail {
    * others. So that a restart's thousand returning clients do not each make
    * that lookup, the first one makes it and the others wait for its decision:
    * this returns either a promise to wait for, or, to the first, the function
-   * it calls once it has decided (a tail opened, or not).
+   * it calls once it has decided (a tail opened, or not), with the error that
+   * stopped it if Kafka could not be reached: the waiters then answer at once
+   * instead of each waiting out the same timeout again.
    */
-  probe(config: string, topics: readonly string[]): Promise<void> | (() => void) {
+  probe(config: string, topics: readonly string[]): Promise<unknown> | ((failure?: unknown) => void) {
     const key = `${config}\u0001${topics.join(',')}`;
     const pending = this.#probes.get(key);
     if (pending) return pending.decided;
-    let decide!: () => void;
-    const decided = new Promise<void>((resolve) => {
+    let decide!: (failure: unknown) => void;
+    const decided = new Promise<unknown>((resolve) => {
       decide = resolve;
     });
     this.#probes.set(key, { decided });
-    return () => {
+    return (failure?: unknown) => {
       if (this.#probes.get(key)?.decided === decided) this.#probes.delete(key);
-      decide();
+      decide(failure);
     };
   }
 
