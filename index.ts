@@ -1,6 +1,7 @@
 // The public surface: re-exports only.
 import { kafkaSse } from './lib/kafka-sse.ts';
 
+export { remoteAddressKey } from './lib/client-key.ts';
 export type { BridgeConsumer, KafkaConfig, KafkaMessage, TopicPartitionOffset, Watermarks } from './lib/consumer.ts';
 export { openConsumerCount } from './lib/consumer.ts';
 export { defaultDeserializer } from './lib/deserializer.ts';
@@ -34,10 +35,11 @@ export {
   type FilterSpec,
 } from './lib/filter-spec.ts';
 export { CompiledFilter, compileFilter } from './lib/filters.ts';
+export { KAFKA_DEFAULTS, KAFKA_FORCED } from './lib/kafka-defaults.ts';
 export { kafkaSse } from './lib/kafka-sse.ts';
-export { type Admission, remoteAddressKey, StreamLimiter, type StreamLimiterOptions } from './lib/limits.ts';
+export { type Admission, StreamLimiter, type StreamLimiterOptions } from './lib/limits.ts';
 export { type BridgeMetrics, type MetricsOptions, OTHER_TOPIC, registerMetrics } from './lib/metrics.ts';
-export { DEFAULTS, KAFKA_DEFAULTS, KAFKA_FORCED, type KafkaSseOptions, OPTION_KEYS } from './lib/options.ts';
+export { DEFAULTS, type KafkaSseOptions, OPTION_KEYS } from './lib/options.ts';
 export type { Assignments, LostRange, PartitionAssignment } from './lib/positions.ts';
 export {
   type EndReason,

@@ -3,10 +3,11 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { remoteAddressKey } from '../../lib/client-key.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
 import { FILTER_LIMITS } from '../../lib/filter-spec.ts';
 import { compileFilter } from '../../lib/filters.ts';
-import { remoteAddressKey, StreamLimiter } from '../../lib/limits.ts';
+import { StreamLimiter } from '../../lib/limits.ts';
 
 function req(address = '10.0.0.1', headers: Record<string, string> = {}): IncomingMessage {
   return { socket: { remoteAddress: address }, headers } as unknown as IncomingMessage;

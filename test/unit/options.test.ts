@@ -3,14 +3,8 @@
 import assert from 'node:assert/strict';
 import type { KafkaMessage } from '../../lib/consumer.ts';
 import { ConfigurationError, KafkaSseError } from '../../lib/errors.ts';
-import {
-  DEFAULTS,
-  defaultDeserializer,
-  KAFKA_DEFAULTS,
-  KAFKA_FORCED,
-  type KafkaSseOptions,
-  normalizeOptions,
-} from '../../lib/options.ts';
+import { KAFKA_DEFAULTS, KAFKA_FORCED } from '../../lib/kafka-defaults.ts';
+import { DEFAULTS, defaultDeserializer, type KafkaSseOptions, normalizeOptions } from '../../lib/options.ts';
 import { StreamRegistry } from '../../lib/registry.ts';
 
 const BROKERS = { 'metadata.broker.list': '127.0.0.1:9092' };
