@@ -82,18 +82,80 @@ export class TestCluster {
     );
     this.#topics.add(name);
     await this.waitForFullIsr(name, partitions, 60_000);
-    const p = await this.producer();
-    const deadline = Date.now() + 60_000;
-    for (let partition = 0; partition < partitions; partition++) {
-      for (;;) {
-        const ok = await new Promise<boolean>((resolve) =>
-          p.queryWatermarkOffsets(name, partition, 2_000, (err) => resolve(!err)),
-        );
-        if (ok) break;
-        if (Date.now() > deadline) throw new Error(`${name}/${partition} is not served`);
-        await sleep(100);
-      }
+    // The producer has lived through the earlier faults (a frozen node, a
+    // killed one): if it no longer reaches the new topic's leaders while a
+    // fresh client does, it is replaced, so one scenario's damage cannot fail
+    // the next one's setup.
+    let lastError = await this.#served(await this.producer(), name, partitions, 20_000);
+    if (lastError) {
+      console.error(`      (cluster: the producer does not reach ${name} (${lastError}); asking with a new client)`);
+      const fresh = await this.#served(undefined, name, partitions, 40_000);
+      if (fresh) throw new Error(`${name} is not served: ${fresh}`);
+      await this.#replaceProducer();
+      lastError = await this.#served(await this.producer(), name, partitions, 40_000);
+      if (lastError) throw new Error(`${name} is not served to the producer: ${lastError}`);
     }
+  }
+
+  /**
+   * Asks every partition's watermarks through `client` (a new consumer when
+   * undefined) until all answer or `timeoutMs` passes. Resolves with the last
+   * error, or undefined once every partition answered.
+   */
+  async #served(
+    client: Producer | undefined,
+    topic: string,
+    partitions: number,
+    timeoutMs: number,
+  ): Promise<string | undefined> {
+    const probe = client ?? (await this.#probeConsumer());
+    const deadline = Date.now() + timeoutMs;
+    let lastError: string | undefined;
+    try {
+      for (let partition = 0; partition < partitions; partition++) {
+        for (;;) {
+          const err = await new Promise<LibrdKafkaError | null>((resolve) =>
+            probe.queryWatermarkOffsets(topic, partition, 2_000, (e) => resolve(e ?? null)),
+          );
+          if (!err) break;
+          lastError = `${topic}/${partition}: ${err.message}`;
+          if (Date.now() > deadline) return lastError;
+          await sleep(100);
+        }
+      }
+      return undefined;
+    } finally {
+      if (!client) await new Promise<void>((resolve) => probe.disconnect(() => resolve()));
+    }
+  }
+
+  /** A consumer that only asks watermarks (no group, never subscribes). */
+  #probeConsumer(): Promise<Kafka.KafkaConsumer> {
+    return new Promise((resolve, reject) => {
+      const c = new Kafka.KafkaConsumer(
+        {
+          'metadata.broker.list': this.brokers,
+          'group.id': `cluster-tests-probe-${randomBytes(3).toString('hex')}`,
+          'client.id': 'cluster-tests-probe',
+          'socket.timeout.ms': 10_000,
+        },
+        {},
+      );
+      c.on('event.error', () => {});
+      c.connect({ timeout: TIMEOUT_MS }, (err) =>
+        err ? reject(new Error(`probe could not connect to ${this.brokers}: ${err.message}`)) : resolve(c),
+      );
+    });
+  }
+
+  /** Disconnects the producer; the next call to producer() makes a new one. */
+  async #replaceProducer(): Promise<void> {
+    if (this.#poll) clearInterval(this.#poll);
+    this.#poll = undefined;
+    const pending = this.#producer;
+    this.#producer = undefined;
+    const p = await pending?.catch(() => undefined);
+    if (p) await new Promise<void>((resolve) => p.disconnect(5_000, () => resolve()));
   }
 
   /** Leader, replicas and ISR of every partition of `topic`, asked of the cluster now. */
@@ -252,12 +314,7 @@ export class TestCluster {
     }
     this.#topics.clear();
     this.#admin = undefined;
-    if (this.#poll) clearInterval(this.#poll);
-    this.#poll = undefined;
-    const pending = this.#producer;
-    this.#producer = undefined;
-    const p = await pending?.catch(() => undefined);
-    if (p) await new Promise<void>((resolve) => p.disconnect(5_000, () => resolve()));
+    await this.#replaceProducer();
   }
 }
 
