@@ -5,21 +5,36 @@ import { defaultDeserializer } from './deserializer.ts';
 import { FilterError, type KafkaSseError } from './errors.ts';
 import type { CompiledFilter } from './filters.ts';
 import type { PositionTracker } from './position-tracker.ts';
-import { ndjsonLine, serializeForNdjson, serializeForSse, splicedJson, sseMessage } from './sse-format.ts';
+import {
+  hasLineBreak,
+  kafkaMetaJson,
+  ndjsonLine,
+  serializeForNdjson,
+  serializeForSse,
+  spliceable,
+  splicedJson,
+  spliceMeta,
+  sseMessage,
+  sseMessageOneLine,
+} from './sse-format.ts';
 import type { DeserializedMessage, Deserializer, Filterer, KafkaMessage, Logger, StreamMode } from './types.ts';
 
-/** A message deserialized once for the streams sharing it, and its serialized forms. */
-export type Prepared =
-  | { readonly ok: false }
-  | {
-      readonly ok: true;
-      readonly value: DeserializedMessage;
-      /** The NDJSON line / SSE data; null when it cannot be serialized. Undefined until asked. */
-      ndjson?: string | null;
-      sse?: string | null;
-      /** The whole SSE event with the log's id, for streams in step with the log. */
-      sseFrame?: string;
-    };
+/**
+ * A message prepared once for the streams sharing it (per deserializer): its
+ * deserialization, made only when a stream needs the object, and its
+ * serialized forms. `ok` false: it could not be deserialized (logged once).
+ */
+export interface Prepared {
+  ok: boolean;
+  value?: DeserializedMessage;
+  /** The NDJSON line / SSE data; null when it cannot be serialized. Undefined until asked. */
+  ndjson?: string | null;
+  sse?: string | null;
+  /** `sse` is known to hold no line break (one `data:` line). */
+  sseOneLine?: boolean;
+  /** The whole SSE event with the log's id, for streams in step with the log. */
+  sseFrame?: string;
+}
 
 /**
  * A message in a shared log (the shared tail's), with the caches that the
@@ -67,6 +82,17 @@ export class StreamPipeline {
    * streams send. Compiled filters only read.
    */
   readonly #sharesCaches: boolean;
+  /**
+   * Splicing with no filter either: nothing needs the deserialized object, so
+   * the frame is made from the message's text (parsed only to validate it),
+   * without building the object the default deserializer returns.
+   */
+  readonly #raw: boolean;
+  /** The last topic seen and its JSON text: a stream reads few topics. */
+  #topic = '';
+  #topicJson = '""';
+  /** The last text #rawData made holds no line break (SSE: one `data:` line). */
+  #oneLine = false;
   /** Messages read but not sent (filtered out, undeserializable or unserializable). */
   skipped = 0;
 
@@ -79,6 +105,7 @@ export class StreamPipeline {
     this.#onFailure = options.onFailure;
     this.#sharesCaches = options.filterer === null;
     this.#splice = options.filterer === null && options.deserializer === defaultDeserializer;
+    this.#raw = this.#splice && options.filters.length === 0;
   }
 
   /**
@@ -90,76 +117,147 @@ export class StreamPipeline {
    */
   frame(message: KafkaMessage, positions: PositionTracker, shared?: SharedMessage, inStep = false): string | undefined {
     if (shared !== undefined && this.#sharesCaches) return this.#sharedFrame(shared, positions, inStep);
-    // A shared message is copied: deserializers set `.message` on what they get.
-    const own = shared === undefined ? message : { ...message };
-    let value: DeserializedMessage;
-    try {
-      value = this.#deserializer(own);
-    } catch (err) {
-      return this.#skip(message, err, 'message skipped: the deserializer failed');
+    let data: string | null | undefined = this.#raw ? this.#rawData(message, undefined) : undefined;
+    if (data === null) {
+      this.skipped++;
+      return undefined;
     }
-    if (!this.#passes(value, message)) return undefined;
-    let data: string;
-    try {
-      data = this.#serialize(value.message);
-    } catch (err) {
-      return this.#skip(message, err, 'message skipped: it cannot be serialized');
+    if (data === undefined) {
+      // A shared message is copied: deserializers set `.message` on what they get.
+      const own = shared === undefined ? message : { ...message };
+      let value: DeserializedMessage;
+      try {
+        value = this.#deserializer(own);
+      } catch (err) {
+        return this.#skip(message, err, 'message skipped: the deserializer failed');
+      }
+      if (!this.#passes(value, message)) return undefined;
+      try {
+        data = this.#serialize(value.message);
+      } catch (err) {
+        return this.#skip(message, err, 'message skipped: it cannot be serialized');
+      }
     }
-    return this.mode === 'ndjson' ? ndjsonLine(data) : sseMessage(data, positions.id());
+    if (this.mode === 'ndjson') return ndjsonLine(data);
+    return this.#raw && this.#oneLine ? sseMessageOneLine(data, positions.id()) : sseMessage(data, positions.id());
+  }
+
+  /**
+   * The wire text of a default-deserialized message, made from its JSON text
+   * (see spliceable): a string, null when it is invalid JSON (logged, not
+   * counted; `prepared` marked so other streams skip it without logging), or
+   * undefined when the deserializer's object is needed after all.
+   */
+  #rawData(message: KafkaMessage, prepared: Prepared | undefined): string | null | undefined {
+    const value = message.value;
+    this.#oneLine = false;
+    if (value === null || value === undefined) return undefined;
+    const text = value.toString('utf8');
+    // On the flat text, before splicing: the spliced string would be flattened to be scanned.
+    this.#oneLine = this.mode === 'sse' && !hasLineBreak(text);
+    try {
+      if (!spliceable(text, this.mode)) return undefined;
+    } catch (err) {
+      if (prepared !== undefined) prepared.ok = false;
+      this.#log.warn(
+        { err, topic: message.topic, partition: message.partition, offset: message.offset },
+        'message skipped: the deserializer failed',
+      );
+      return null;
+    }
+    const topic = message.topic;
+    if (topic !== this.#topic) {
+      this.#topic = topic;
+      this.#topicJson = JSON.stringify(topic);
+    }
+    const key = message.key;
+    return spliceMeta(
+      text,
+      kafkaMetaJson(
+        this.#topicJson,
+        message.partition,
+        message.offset,
+        message.timestamp,
+        key === undefined || key === null ? null : key.toString(),
+      ),
+    );
   }
 
   #sharedFrame(shared: SharedMessage, positions: PositionTracker, inStep: boolean): string | undefined {
     const message = shared.message;
     let map = shared.prepared;
-    let prepared = map?.get(this.#deserializer);
+    if (map === undefined) {
+      map = new Map();
+      shared.prepared = map;
+    }
+    let prepared = map.get(this.#deserializer);
     if (prepared === undefined) {
-      try {
-        prepared = { ok: true, value: this.#deserializer({ ...message }) };
-      } catch (err) {
-        prepared = { ok: false };
-        this.#log.warn(
-          { err, topic: message.topic, partition: message.partition, offset: message.offset },
-          'message skipped: the deserializer failed',
-        );
-      }
-      if (map === undefined) {
-        map = new Map();
-        shared.prepared = map;
-      }
+      prepared = { ok: true };
       map.set(this.#deserializer, prepared);
     }
-    if (!prepared.ok) {
-      this.skipped++;
-      return undefined;
-    }
-    if (!this.#passes(prepared.value, message)) return undefined;
-    if (this.mode === 'ndjson') {
-      if (prepared.ndjson === undefined) {
-        const data = this.#serializeOnce(prepared.value, message);
-        prepared.ndjson = data === null ? null : ndjsonLine(data);
-        if (prepared.ndjson !== null) shared.grow(prepared.ndjson.length);
-      }
-      if (prepared.ndjson === null) {
+    if (!this.#raw) {
+      // Filters (or a custom deserializer) need the object.
+      const value = this.#sharedValue(prepared, message);
+      if (value === undefined) {
         this.skipped++;
         return undefined;
       }
-      return prepared.ndjson;
+      if (!this.#passes(value, message)) return undefined;
     }
-    if (prepared.sse === undefined) {
-      prepared.sse = this.#serializeOnce(prepared.value, message);
-      if (prepared.sse !== null) shared.grow(prepared.sse.length);
-    }
-    const data = prepared.sse;
+    const data = this.#sharedData(prepared, shared);
     if (data === null) {
       this.skipped++;
       return undefined;
     }
-    if (!inStep) return sseMessage(data, positions.id());
+    if (this.mode === 'ndjson') return data;
+    const frame = prepared.sseOneLine ? sseMessageOneLine : sseMessage;
+    if (!inStep) return frame(data, positions.id());
     if (prepared.sseFrame === undefined) {
-      prepared.sseFrame = sseMessage(data, shared.id);
+      prepared.sseFrame = frame(data, shared.id);
       shared.grow(prepared.sseFrame.length);
     }
     return prepared.sseFrame;
+  }
+
+  /** The shared deserialization, made once; undefined (logged once) when the deserializer fails. */
+  #sharedValue(prepared: Prepared, message: KafkaMessage): DeserializedMessage | undefined {
+    if (prepared.value !== undefined || !prepared.ok) return prepared.value;
+    try {
+      prepared.value = this.#deserializer({ ...message });
+    } catch (err) {
+      prepared.ok = false;
+      this.#log.warn(
+        { err, topic: message.topic, partition: message.partition, offset: message.offset },
+        'message skipped: the deserializer failed',
+      );
+    }
+    return prepared.value;
+  }
+
+  /**
+   * The shared wire text for this stream's mode (NDJSON: the whole line),
+   * made once: from the text when nothing needs the object, else from the
+   * shared deserialization. Null when the message is skipped.
+   */
+  #sharedData(prepared: Prepared, shared: SharedMessage): string | null {
+    const message = shared.message;
+    const cached = this.mode === 'ndjson' ? prepared.ndjson : prepared.sse;
+    if (cached !== undefined) return cached;
+    let data: string | null | undefined;
+    if (!prepared.ok) data = null;
+    else if (this.#raw && prepared.value === undefined) {
+      data = this.#rawData(message, prepared);
+      if (typeof data === 'string') prepared.sseOneLine = this.#oneLine;
+    }
+    if (data === undefined) {
+      const value = this.#sharedValue(prepared, message);
+      data = value === undefined ? null : this.#serializeOnce(value, message);
+    }
+    if (data !== null && this.mode === 'ndjson') data = ndjsonLine(data);
+    if (this.mode === 'ndjson') prepared.ndjson = data;
+    else prepared.sse = data;
+    if (data !== null) shared.grow(data.length);
+    return data;
   }
 
   /** Serializes a shared deserialization once; null (logged once) when it cannot be. */
