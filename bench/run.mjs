@@ -22,6 +22,7 @@
 //   --replay-messages=<n>   messages per replay topic
 //   --replay-runs=<n>       runs per contender
 //   --profile               run the bridge under --cpu-prof, stats to bench/results/tmp
+//                           (--profile=cpu: the profile only, e.g. for the clients scenario)
 //   --out=<dir>             where RESULTS.md, results.json and chart.* go (default: bench/ for a
 //                           full run, bench/results/tmp/last for a quick, partial or experimental one)
 //   --label=<text>          a note stored with the results
@@ -287,7 +288,8 @@ async function startServer(contender, { h2c = false } = {}) {
     if (PROFILE) {
       fs.mkdirSync(TMP, { recursive: true });
       nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${TMP}`);
-      env.BENCH_STATS_FILE = path.join(TMP, `stats-${Date.now()}.jsonl`);
+      // --profile=cpu: no librdkafka statistics (their handler makes every stream's consumer its own).
+      if (argv.profile !== 'cpu') env.BENCH_STATS_FILE = path.join(TMP, `stats-${Date.now()}.jsonl`);
     }
   } else if (base === 'predecessor') {
     env.UV_THREADPOOL_SIZE = String(PREDECESSOR_THREADPOOL);

@@ -34,6 +34,14 @@ export interface Prepared {
   sseOneLine?: boolean;
   /** The whole SSE event with the log's id, for streams in step with the log. */
   sseFrame?: string;
+  /** `sseFrame` / the NDJSON line as one HTTP/1.1 chunk (see sharedChunk). Made when first asked. */
+  sseChunk?: Buffer;
+  ndjsonChunk?: Buffer;
+}
+
+/** `frame` as one HTTP/1.1 chunk: its size in hex, CRLF, its bytes, CRLF. */
+export function httpChunk(frame: string): Buffer {
+  return Buffer.from(`${Buffer.byteLength(frame).toString(16)}\r\n${frame}\r\n`, 'utf8');
 }
 
 /**
@@ -93,6 +101,9 @@ export class StreamPipeline {
   #topicJson = '""';
   /** The last text #rawData made holds no line break (SSE: one `data:` line). */
   #oneLine = false;
+  /** The shared entry whose ready-made frame the last frame() returned (see sharedChunk). */
+  #lastPrepared: Prepared | undefined;
+  #lastEntry: SharedMessage | undefined;
   /** Messages read but not sent (filtered out, undeserializable or unserializable). */
   skipped = 0;
 
@@ -116,6 +127,8 @@ export class StreamPipeline {
    * frame carries the right id.
    */
   frame(message: KafkaMessage, positions: PositionTracker, shared?: SharedMessage, inStep = false): string | undefined {
+    this.#lastPrepared = undefined;
+    this.#lastEntry = undefined;
     if (shared !== undefined && this.#sharesCaches) return this.#sharedFrame(shared, positions, inStep);
     let data: string | null | undefined = this.#raw ? this.#rawData(message, undefined) : undefined;
     if (data === null) {
@@ -209,14 +222,44 @@ export class StreamPipeline {
       this.skipped++;
       return undefined;
     }
-    if (this.mode === 'ndjson') return data;
+    if (this.mode === 'ndjson') {
+      this.#lastPrepared = prepared;
+      this.#lastEntry = shared;
+      return data;
+    }
     const frame = prepared.sseOneLine ? sseMessageOneLine : sseMessage;
     if (!inStep) return frame(data, positions.id());
     if (prepared.sseFrame === undefined) {
       prepared.sseFrame = frame(data, shared.id);
       shared.grow(prepared.sseFrame.length);
     }
+    this.#lastPrepared = prepared;
+    this.#lastEntry = shared;
     return prepared.sseFrame;
+  }
+
+  /**
+   * When the last frame() returned a shared log's ready-made frame (the same
+   * for every stream in step with the log): that frame as one HTTP/1.1 chunk,
+   * encoded once for all of them, so each stream's write is one socket write
+   * of shared bytes (see StreamWriter.framed). Undefined otherwise.
+   */
+  sharedChunk(): Buffer | undefined {
+    const prepared = this.#lastPrepared;
+    const entry = this.#lastEntry;
+    if (prepared === undefined || entry === undefined) return undefined;
+    if (this.mode === 'ndjson') {
+      if (prepared.ndjsonChunk === undefined && typeof prepared.ndjson === 'string') {
+        prepared.ndjsonChunk = httpChunk(prepared.ndjson);
+        entry.grow(prepared.ndjsonChunk.length);
+      }
+      return prepared.ndjsonChunk;
+    }
+    if (prepared.sseChunk === undefined && prepared.sseFrame !== undefined) {
+      prepared.sseChunk = httpChunk(prepared.sseFrame);
+      entry.grow(prepared.sseChunk.length);
+    }
+    return prepared.sseChunk;
   }
 
   /** The shared deserialization, made once; undefined (logged once) when the deserializer fails. */

@@ -122,7 +122,8 @@ export class StreamSession implements SourceSink {
     this.#delivered++;
     const byTopic = this.#sentByTopic;
     if (byTopic !== undefined) byTopic.set(message.topic, (byTopic.get(message.topic) ?? 0) + 1);
-    this.#writer.framed(frame, shared === undefined);
+    if (shared === undefined) this.#writer.framed(frame, true);
+    else this.#writer.framed(frame, false, this.#writer.wantsChunk ? this.#pipeline.sharedChunk() : undefined);
   }
 
   flush(): void {

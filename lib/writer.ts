@@ -1,7 +1,8 @@
 // The writer: response head, batching, backpressure, heartbeats and the end.
 // One instance per stream; the only place that calls res.write().
-import type { ServerResponse } from 'node:http';
+import { ServerResponse } from 'node:http';
 import { Http2ServerResponse } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { PublicError } from './errors.ts';
 import { ndjsonControl, ndjsonLine, sseComment, sseEvent, sseMessage, sseRetry } from './sse-format.ts';
 import type { StreamMode } from './types.ts';
@@ -120,6 +121,25 @@ export function writeJsonError(
   res.end(body);
 }
 
+/**
+ * The socket of a plain node:http response that sends its body in chunks,
+ * when a shared frame's chunk may be written to it as it is: the response's
+ * own write() (no compression layer or framework replaced it: those must see
+ * every byte) and no flush() of such a layer, its head sent, chunked encoding
+ * on (not HTTP/1.0 or a Content-Length), and the socket its own (a pipelined
+ * response waiting its turn has none yet). Anything else gets undefined and
+ * every byte goes through res.write(). Bytes written either way reach the
+ * socket in the order written: res.write() hands them to it at once.
+ */
+function directSocket(res: ServerResponse): Socket | undefined {
+  if (!(res instanceof ServerResponse) || res.write !== ServerResponse.prototype.write) return undefined;
+  const r = res as ServerResponse & { chunkedEncoding?: boolean; flush?: unknown };
+  if (r.chunkedEncoding !== true || typeof r.flush === 'function' || !res.headersSent) return undefined;
+  const socket = res.socket;
+  if (!socket || socket.destroyed || !socket.writable) return undefined;
+  return socket;
+}
+
 /** Writes a stream to a ServerResponse, honouring backpressure. */
 export class StreamWriter {
   readonly mode: StreamMode;
@@ -131,6 +151,13 @@ export class StreamWriter {
   readonly #onIdle: (() => string | undefined) | undefined;
   readonly #contentType: string | undefined;
   #pending = '';
+  /**
+   * The pending text is exactly these shared frames, each as an HTTP/1.1
+   * chunk (see framed): written to the socket as they are.
+   */
+  #pendingChunks: Buffer[] | undefined;
+  /** The response's socket, when chunks may be written to it directly (see #directSocket). */
+  #socket: Socket | undefined;
   #flushScheduled = false;
   #full = false;
   #ended = false;
@@ -187,6 +214,9 @@ export class StreamWriter {
     // Small writes must leave at once: latency matters more than packet count here.
     this.#res.socket?.setNoDelay(true);
     this.#res.on('drain', this.#handleDrain);
+    this.#socket = directSocket(this.#res);
+    // Chunks written to the socket itself make it, not the response, emit 'drain'.
+    this.#socket?.on('drain', this.#handleDrain);
     if (this.mode === 'sse') {
       this.#pending += ':ok\n\n';
       if (retryMs !== null) this.#pending += sseRetry(retryMs);
@@ -197,6 +227,7 @@ export class StreamWriter {
 
   /** Queues a message event (SSE) or line (NDJSON). `id` is a PositionTracker id (see sseMessage). */
   message(data: string, id: string): void {
+    this.#pendingChunks = undefined;
     this.#pending += this.mode === 'sse' ? sseMessage(data, id) : ndjsonLine(data);
     this.eventsWritten++;
     this.#afterQueue();
@@ -208,7 +239,10 @@ export class StreamWriter {
    * (with whatever else is queued in it); without, the caller flushes after
    * its batch (a shared tail's reader).
    */
-  framed(frame: string, scheduleFlush = false): void {
+  framed(frame: string, scheduleFlush = false, chunk?: Buffer): void {
+    if (chunk === undefined) this.#pendingChunks = undefined;
+    else if (this.#pending === '') this.#pendingChunks = [chunk];
+    else this.#pendingChunks?.push(chunk);
     this.#pending += frame;
     this.eventsWritten++;
     if (scheduleFlush) this.#afterQueue();
@@ -220,6 +254,7 @@ export class StreamWriter {
    * `{"$kafkaSse":"<name>","data":…}`, which no message line can imitate (see ndjsonControl).
    */
   control(name: string, data: unknown): void {
+    this.#pendingChunks = undefined;
     this.#pending += this.mode === 'sse' ? sseEvent(name, JSON.stringify(data)) : ndjsonControl(name, data);
     this.eventsWritten++;
     this.#afterQueue();
@@ -230,13 +265,26 @@ export class StreamWriter {
     this.control('error', error);
   }
 
+  /**
+   * Whether framed() can use a chunk now: the socket takes chunks directly
+   * and what is pending, if anything, is chunks too (they stand for the whole
+   * pending text).
+   */
+  get wantsChunk(): boolean {
+    return this.#socket !== undefined && (this.#pending === '' || this.#pendingChunks !== undefined);
+  }
+
   /** Writes what is pending now. Returns false when the socket is full. */
   flush(): boolean {
     this.#flushScheduled = false;
     if (this.#ended || this.#pending === '') return !this.#full;
     const chunk = this.#pending;
+    const shared = this.#pendingChunks;
     this.#pending = '';
+    this.#pendingChunks = undefined;
     this.#lastWrite = Date.now();
+    const socket = this.#socket;
+    if (shared !== undefined && socket !== undefined && !socket.destroyed) return this.#writeChunks(socket, shared);
     // A replay's large batches are encoded once: Buffer.byteLength, then
     // write(string) encoding it again and chunked encoding measuring it once
     // more, were 9-12% of a replay's CPU. A live event's small chunk goes as
@@ -266,6 +314,34 @@ export class StreamWriter {
     return ok;
   }
 
+  /**
+   * Writes shared frames, already HTTP/1.1 chunks, to the socket: the same
+   * bytes res.write() would send (chunk size, CRLF, frame, CRLF), without its
+   * per-write work (a string encoded per stream, four buffers gathered into
+   * one writev). 6.5 vs 11.2 µs per 350-byte write to 2,000 sockets here.
+   * Several go out in one writev.
+   */
+  #writeChunks(socket: Socket, chunks: readonly Buffer[]): boolean {
+    let ok: boolean;
+    let bytes = 0;
+    if (chunks.length === 1) ok = socket.write(chunks[0] as Buffer);
+    else {
+      socket.cork();
+      for (const c of chunks) socket.write(c);
+      socket.uncork();
+      ok = socket.writableLength < socket.writableHighWaterMark;
+    }
+    // The payload's bytes, without each chunk's framing (size line and CRLF).
+    for (const c of chunks) bytes += c.length - c.indexOf(13) - 4;
+    this.bytesWritten += bytes;
+    this.#onFlush?.(bytes);
+    if (!ok && !this.#full && socket.writableLength >= HIGH_WATER_BYTES) {
+      this.#full = true;
+      this.#onFull();
+    }
+    return ok;
+  }
+
   /** Ends the response after writing what is pending. Idempotent. */
   end(): void {
     if (this.#ended) return;
@@ -273,6 +349,7 @@ export class StreamWriter {
     this.#ended = true;
     this.#stopHeartbeat();
     this.#res.off('drain', this.#handleDrain);
+    this.#socket?.off('drain', this.#handleDrain);
     if (!this.#res.writableEnded && !this.#res.destroyed) this.#res.end();
   }
 
@@ -280,8 +357,10 @@ export class StreamWriter {
   dispose(): void {
     this.#ended = true;
     this.#pending = '';
+    this.#pendingChunks = undefined;
     this.#stopHeartbeat();
     this.#res.off('drain', this.#handleDrain);
+    this.#socket?.off('drain', this.#handleDrain);
   }
 
   #afterQueue(): void {
@@ -314,6 +393,7 @@ export class StreamWriter {
           // SSE: a comment, ignored by clients, unless the stream has a moved
           // resume position to report. NDJSON: an empty line, which NDJSON readers skip.
           const position = this.mode === 'sse' ? this.#onIdle?.() : undefined;
+          this.#pendingChunks = undefined;
           this.#pending += position ?? (this.mode === 'sse' ? sseComment() : '\n');
           this.flush();
         }
