@@ -14,6 +14,8 @@ import { KafkaSseError, kafkaSse, parseSince } from 'kafka-sse-bridge';
  */
 export function createApp(options) {
   const shutdown = new AbortController();
+  // One object for every request: kafkaSse() normalizes it once, not per stream.
+  const streamOptions = { ...options, signal: shutdown.signal };
   /** @type {Set<Promise<void>>} */
   const streams = new Set();
   const app = express();
@@ -28,7 +30,7 @@ export function createApp(options) {
       res.status(err.statusCode).json(err.toJSON());
       return;
     }
-    const stream = kafkaSse(req, res, req.params.topics.split(','), { ...options, signal: shutdown.signal }, since);
+    const stream = kafkaSse(req, res, req.params.topics.split(','), streamOptions, since);
     streams.add(stream);
     // The promise never rejects: it settles once the client is gone and the consumer released.
     stream.finally(() => streams.delete(stream));

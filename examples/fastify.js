@@ -16,6 +16,8 @@ import { KafkaSseError, kafkaSse, parseSince } from 'kafka-sse-bridge';
  */
 export function createApp(options) {
   const shutdown = new AbortController();
+  // One object for every request: kafkaSse() normalizes it once, not per stream.
+  const streamOptions = { ...options, signal: shutdown.signal };
   /** @type {Set<Promise<void>>} */
   const streams = new Set();
   // preClose (below) ends every stream first; what is left then are idle
@@ -35,7 +37,7 @@ export function createApp(options) {
       return reply.code(err.statusCode).send(err.toJSON());
     }
     reply.hijack();
-    const stream = kafkaSse(request.raw, reply.raw, topics.split(','), { ...options, signal: shutdown.signal }, since);
+    const stream = kafkaSse(request.raw, reply.raw, topics.split(','), streamOptions, since);
     streams.add(stream);
     stream.finally(() => streams.delete(stream));
     return stream;

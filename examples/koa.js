@@ -16,6 +16,8 @@ import Koa from 'koa';
  */
 export function createApp(options) {
   const shutdown = new AbortController();
+  // One object for every request: kafkaSse() normalizes it once, not per stream.
+  const streamOptions = { ...options, signal: shutdown.signal };
   /** @type {Set<Promise<void>>} */
   const streams = new Set();
   const app = new Koa();
@@ -34,7 +36,7 @@ export function createApp(options) {
     }
     ctx.respond = false;
     const topics = String(ctx.params.topics).split(',');
-    const stream = kafkaSse(ctx.req, ctx.res, topics, { ...options, signal: shutdown.signal }, since);
+    const stream = kafkaSse(ctx.req, ctx.res, topics, streamOptions, since);
     streams.add(stream);
     try {
       await stream;

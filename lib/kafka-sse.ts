@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BrokerUnavailableError, type KafkaSseError, toKafkaSseError } from './errors.ts';
 import { parseFilterQuery } from './filter-query.ts';
 import { type CompiledFilter, compileFilter } from './filters.ts';
-import { type KafkaSseOptions, type NormalizedOptions, normalizeOptions } from './options.ts';
+import { type KafkaSseOptions, type NormalizedOptions, normalizeOptionsOnce } from './options.ts';
 import { StreamPipeline } from './pipeline.ts';
 import { PositionTracker } from './position-tracker.ts';
 import { type Assignments, parseAssignments, parseAtTimestamp, parseLastEventId, type Requested } from './positions.ts';
@@ -66,7 +66,7 @@ export async function runStream(
   const requestId = requestIdOf(req);
   let opts: NormalizedOptions;
   try {
-    opts = normalizeOptions(options);
+    opts = normalizeOptionsOnce(options);
   } catch (err) {
     const e = toKafkaSseError(err);
     const base = (options?.logger as Logger | undefined) ?? undefined;

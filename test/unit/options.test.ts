@@ -4,7 +4,13 @@ import assert from 'node:assert/strict';
 import type { KafkaMessage } from '../../lib/consumer.ts';
 import { ConfigurationError, KafkaSseError } from '../../lib/errors.ts';
 import { KAFKA_DEFAULTS, KAFKA_FORCED } from '../../lib/kafka-defaults.ts';
-import { DEFAULTS, defaultDeserializer, type KafkaSseOptions, normalizeOptions } from '../../lib/options.ts';
+import {
+  DEFAULTS,
+  defaultDeserializer,
+  type KafkaSseOptions,
+  normalizeOptions,
+  normalizeOptionsOnce,
+} from '../../lib/options.ts';
 import { StreamRegistry } from '../../lib/registry.ts';
 
 const BROKERS = { 'metadata.broker.list': '127.0.0.1:9092' };
@@ -433,5 +439,45 @@ describe('options', () => {
       );
       assert.equal((out.message as { _kafka: { offset: number } })._kafka.offset, 3);
     });
+  });
+});
+
+describe('normalizeOptionsOnce: one normalized copy per options object', () => {
+  it('gives every request with the same object the same copy', () => {
+    const options = withBrokers({ heartbeatMs: 1000, headers: { 'X-A': '1' }, allowedTopics: ['a', 'b'] });
+    const first = normalizeOptionsOnce(options);
+    assert.equal(normalizeOptionsOnce(options), first);
+    assert.deepEqual(first, normalizeOptions(options));
+    // Another object with the same content is normalized on its own.
+    assert.notEqual(normalizeOptionsOnce({ ...options }), first);
+  });
+
+  it('normalizes again when the object, or a plain object or array in it, changed', () => {
+    const options = withBrokers({ heartbeatMs: 1000, headers: { 'X-A': '1' }, allowedTopics: ['a'] }) as Record<
+      string,
+      unknown
+    >;
+    const first = normalizeOptionsOnce(options as KafkaSseOptions);
+    options.heartbeatMs = 2000;
+    const second = normalizeOptionsOnce(options as KafkaSseOptions);
+    assert.notEqual(second, first);
+    assert.equal(second.heartbeatMs, 2000);
+    (options.kafkaConfig as Record<string, unknown>)['fetch.wait.max.ms'] = 50;
+    const third = normalizeOptionsOnce(options as KafkaSseOptions);
+    assert.equal(third.kafkaConfig['fetch.wait.max.ms'], 50);
+    (options.headers as Record<string, string>)['X-B'] = '2';
+    assert.equal(normalizeOptionsOnce(options as KafkaSseOptions).headers['X-B'], '2');
+    (options.allowedTopics as string[]).push('c');
+    assert.deepEqual(normalizeOptionsOnce(options as KafkaSseOptions).allowedTopics, ['a', 'c']);
+    options.extra = 1;
+    assert.throws(() => normalizeOptionsOnce(options as KafkaSseOptions), /options\.extra is not a known option/);
+    delete options.extra;
+    options.heartbeatMs = -5;
+    assert.throws(() => normalizeOptionsOnce(options as KafkaSseOptions), ConfigurationError);
+  });
+
+  it('normalizes undefined and non-objects as normalizeOptions does', () => {
+    assert.throws(() => normalizeOptionsOnce(undefined), /kafkaConfig/);
+    assert.throws(() => normalizeOptionsOnce(5 as unknown as KafkaSseOptions), /options must be an object/);
   });
 });
