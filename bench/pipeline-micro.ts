@@ -48,42 +48,38 @@ time('toString + JSON.parse', (msgs) => {
 time('defaultDeserializer', (msgs) => {
   for (const m of msgs) sink += defaultDeserializer(m) ? 1 : 0;
 });
-for (const mode of ['sse', 'ndjson'] as const) {
-  time(`pipeline.frame (${mode})`, (msgs) => {
-    const p = new StreamPipeline({
-      mode,
-      deserializer: defaultDeserializer,
-      filterer: null,
-      filters: [],
-      log,
-      onFailure: noop,
-    });
-    const pos = new PositionTracker([{ topic: 'bench-topic', partition: 0, offset: 0 } as never], false);
-    for (const m of msgs) {
-      pos.advanceAt(0, m.offset, m.timestamp);
-      sink += p.frame(m, pos)?.length ?? 0;
-    }
+/**
+ * Frames every message as a private consumer's stream does (default options),
+ * calling `take` with each frame.
+ */
+function frames(mode: 'sse' | 'ndjson', msgs: KafkaMessage[], take: (frame: string) => void): void {
+  const p = new StreamPipeline({
+    mode,
+    deserializer: defaultDeserializer,
+    filterer: null,
+    filters: [],
+    log,
+    onFailure: noop,
   });
+  const pos = new PositionTracker([{ topic: 'bench-topic', partition: 0, offset: 0 } as never], false);
+  for (const m of msgs) {
+    pos.advanceAt(0, m.offset, m.timestamp);
+    take(p.frame(m, pos) ?? '');
+  }
+}
+
+for (const mode of ['sse', 'ndjson'] as const) {
+  time(`pipeline.frame (${mode})`, (msgs) => frames(mode, msgs, (f) => (sink += f.length)));
   for (const batch of [96 * 1024, 256 * 1024]) {
     time(`frame + ${batch / 1024}Ki batches + Buffer.from (${mode})`, (msgs) => {
-      const p = new StreamPipeline({
-        mode,
-        deserializer: defaultDeserializer,
-        filterer: null,
-        filters: [],
-        log,
-        onFailure: noop,
-      });
-      const pos = new PositionTracker([{ topic: 'bench-topic', partition: 0, offset: 0 } as never], false);
       let pending = '';
-      for (const m of msgs) {
-        pos.advanceAt(0, m.offset, m.timestamp);
-        pending += p.frame(m, pos) ?? '';
+      frames(mode, msgs, (f) => {
+        pending += f;
         if (pending.length >= batch) {
           sink += Buffer.from(pending, 'utf8').length;
           pending = '';
         }
-      }
+      });
     });
   }
 }

@@ -4,7 +4,7 @@
 // unchanged: kafkaSseResponse() in fetch.ts is built on it.
 import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http';
-import { CONNECTION_SPECIFIC_HEADERS } from './writer.ts';
+import { CONNECTION_SPECIFIC_HEADERS } from './http-response.ts';
 
 /**
  * Bytes queued in the body past which write() returns false, as a socket's

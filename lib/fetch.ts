@@ -3,11 +3,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigurationError, KafkaSseError } from './errors.ts';
 import { FetchRequestAdapter, FetchResponseAdapter } from './fetch-adapter.ts';
+import { writeJsonError } from './http-response.ts';
 import { kafkaSse } from './kafka-sse.ts';
 import type { StreamLimiter } from './limits.ts';
 import type { KafkaSseOptions } from './options.ts';
 import type { Assignments } from './positions.ts';
-import { writeJsonError } from './writer.ts';
 
 /** Options of {@link kafkaSseResponse}: those of kafkaSse(), and three of its own. */
 export interface KafkaSseResponseOptions extends KafkaSseOptions {

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BrokerUnavailableError, type KafkaSseError, toKafkaSseError } from './errors.ts';
 import { parseFilterQuery } from './filter-query.ts';
 import { type CompiledFilter, compileFilter } from './filters.ts';
+import { writeJsonError } from './http-response.ts';
 import { type KafkaSseOptions, type NormalizedOptions, normalizeOptionsOnce } from './options.ts';
 import { StreamPipeline } from './pipeline.ts';
 import { PositionTracker } from './position-tracker.ts';
@@ -12,7 +13,7 @@ import { StreamSession } from './session.ts';
 import { checkAllowed, planStream, type SetupContext } from './setup.ts';
 import { type ConsumerFactory, defaultSharedTail, rdKafkaConsumer } from './shared-tail.ts';
 import type { Logger } from './types.ts';
-import { StreamWriter, writeJsonError } from './writer.ts';
+import { StreamWriter } from './writer.ts';
 
 /** Thrown inside setup when the client left or the server aborted: not an error, just stop. */
 class SetupStopped extends Error {

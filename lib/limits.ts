@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { remoteAddressKey } from './client-key.ts';
 import { ConfigurationError, RateLimitedError, TooManyStreamsError } from './errors.ts';
 import { FILTER_LIMITS } from './filter-spec.ts';
-import { writeJsonError } from './writer.ts';
+import { writeJsonError } from './http-response.ts';
 
 /** Options of a {@link StreamLimiter}. Every limit is off (`null`) unless set. */
 export interface StreamLimiterOptions {

@@ -4,6 +4,7 @@
 import { defaultDeserializer } from './deserializer.ts';
 import { FilterError, type KafkaSseError } from './errors.ts';
 import type { CompiledFilter } from './filters.ts';
+import { httpChunk } from './http-response.ts';
 import type { PositionTracker } from './position-tracker.ts';
 import {
   hasLineBreak,
@@ -37,11 +38,6 @@ export interface Prepared {
   /** `sseFrame` / the NDJSON line as one HTTP/1.1 chunk (see sharedChunk). Made when first asked. */
   sseChunk?: Buffer;
   ndjsonChunk?: Buffer;
-}
-
-/** `frame` as one HTTP/1.1 chunk: its size in hex, CRLF, its bytes, CRLF. */
-export function httpChunk(frame: string): Buffer {
-  return Buffer.from(`${Buffer.byteLength(frame).toString(16)}\r\n${frame}\r\n`, 'utf8');
 }
 
 /**

@@ -15,8 +15,8 @@ import {
   parseFilterQuery,
   StreamLimiter,
 } from '../../index.ts';
+import { writeJsonError } from '../../lib/http-response.ts';
 import { NDJSON_CONTROL_KEY } from '../../lib/sse-format.ts';
-import { writeJsonError } from '../../lib/writer.ts';
 import { type BridgeServer, baseOptions, closeBridge, startBridge } from '../helpers/bridge-server.ts';
 import { listen, type TestServer } from '../helpers/http.ts';
 import { createTopic, produce, uniqueTopic } from '../helpers/kafka.ts';

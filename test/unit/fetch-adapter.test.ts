@@ -8,8 +8,9 @@ import pino from 'pino';
 import { kafkaSseResponse, StreamLimiter } from '../../index.ts';
 import { InvalidAssignmentError } from '../../lib/errors.ts';
 import { FETCH_HIGH_WATER_BYTES, FetchRequestAdapter, FetchResponseAdapter } from '../../lib/fetch-adapter.ts';
+import { writeJsonError } from '../../lib/http-response.ts';
 import { lastEventIdOf, requestIdOf, streamModeOf } from '../../lib/request.ts';
-import { HIGH_WATER_BYTES, StreamWriter, writeJsonError } from '../../lib/writer.ts';
+import { HIGH_WATER_BYTES, StreamWriter } from '../../lib/writer.ts';
 
 const asRes = (res: FetchResponseAdapter) => res as unknown as ServerResponse;
 

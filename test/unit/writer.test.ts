@@ -7,7 +7,8 @@ import http2 from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { InvalidAssignmentError } from '../../lib/errors.ts';
-import { StreamWriter, writeJsonError } from '../../lib/writer.ts';
+import { writeJsonError } from '../../lib/http-response.ts';
+import { StreamWriter } from '../../lib/writer.ts';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 

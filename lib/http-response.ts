@@ -1,0 +1,102 @@
+// The HTTP side of an answer, apart from the stream's body: the head (our
+// headers merged with the server's, HTTP/2's forbidden ones left out), a JSON
+// error before any stream began, and whether a response's socket may take
+// ready-made HTTP/1.1 chunks directly.
+import { ServerResponse } from 'node:http';
+import { Http2ServerResponse } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { PublicError } from './errors.ts';
+
+/**
+ * Merges the server's extra headers under ours, keeping every Vary token from
+ * both (a CORS layer's `Vary: Origin` must survive our `Vary: Accept`).
+ */
+export function mergeHeaders(extra: Record<string, string>, ours: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = { ...extra, ...ours };
+  const varyKeys = Object.keys(extra).filter((k) => k.toLowerCase() === 'vary');
+  if (varyKeys.length > 0) {
+    const tokens = new Set<string>();
+    for (const k of varyKeys) for (const t of String(extra[k]).split(',')) if (t.trim()) tokens.add(t.trim());
+    for (const t of String(ours.Vary ?? '').split(',')) if (t.trim()) tokens.add(t.trim());
+    for (const k of varyKeys) delete out[k];
+    out.Vary = [...tokens].join(', ');
+  }
+  return out;
+}
+
+/**
+ * Header names HTTP/2 forbids in a response (RFC 9113 §8.2.2): they describe
+ * one HTTP/1.1 hop, and HTTP/2 frames the body itself. node:http2 throws
+ * ERR_HTTP2_INVALID_CONNECTION_HEADERS on most of them (and drops `Connection`
+ * with a warning), so an `options.headers` written for HTTP/1.1 would make every
+ * answer fail on HTTP/2; a Fetch `Response` has no use for them either.
+ */
+export const CONNECTION_SPECIFIC_HEADERS: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'http2-settings',
+]);
+
+/** `headers` without the ones CONNECTION_SPECIFIC_HEADERS names (any case). */
+function withoutConnectionHeaders(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) if (!CONNECTION_SPECIFIC_HEADERS.has(k.toLowerCase())) out[k] = v;
+  return out;
+}
+
+/**
+ * Sends the head. On HTTP/2 (node:http2's compatibility API) connection-specific
+ * headers are left out; on HTTP/1.1 they pass untouched, as they always did.
+ */
+export function writeHead(res: ServerResponse, status: number, headers: Record<string, string>): void {
+  const h2 = (res as unknown) instanceof Http2ServerResponse;
+  res.writeHead(status, h2 ? withoutConnectionHeaders(headers) : headers);
+}
+
+/** Answers a request with a JSON error, before any stream began. */
+export function writeJsonError(
+  res: ServerResponse,
+  error: PublicError,
+  extraHeaders: Record<string, string>,
+  retryAfterSeconds?: number,
+): void {
+  if (res.headersSent || res.writableEnded || res.destroyed) return;
+  const body = JSON.stringify(error);
+  const headers = mergeHeaders(extraHeaders, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': String(Buffer.byteLength(body)),
+    'Cache-Control': 'no-store',
+    Vary: 'Accept',
+  });
+  if (retryAfterSeconds !== undefined) headers['Retry-After'] = String(retryAfterSeconds);
+  writeHead(res, error.status, headers);
+  res.end(body);
+}
+
+/**
+ * The socket of a plain node:http response that sends its body in chunks,
+ * when a shared frame's chunk may be written to it as it is: the response's
+ * own write() (no compression layer or framework replaced it: those must see
+ * every byte) and no flush() of such a layer, its head sent, chunked encoding
+ * on (not HTTP/1.0 or a Content-Length), and the socket its own (a pipelined
+ * response waiting its turn has none yet). Anything else gets undefined and
+ * every byte goes through res.write(). Bytes written either way reach the
+ * socket in the order written: res.write() hands them to it at once.
+ */
+export function directSocket(res: ServerResponse): Socket | undefined {
+  if (!(res instanceof ServerResponse) || res.write !== ServerResponse.prototype.write) return undefined;
+  const r = res as ServerResponse & { chunkedEncoding?: boolean; flush?: unknown };
+  if (r.chunkedEncoding !== true || typeof r.flush === 'function' || !res.headersSent) return undefined;
+  const socket = res.socket;
+  if (!socket || socket.destroyed || !socket.writable) return undefined;
+  return socket;
+}
+
+/** `frame` as one HTTP/1.1 chunk: its size in hex, CRLF, its bytes, CRLF. */
+export function httpChunk(frame: string): Buffer {
+  return Buffer.from(`${Buffer.byteLength(frame).toString(16)}\r\n${frame}\r\n`, 'utf8');
+}
