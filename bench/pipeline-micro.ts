@@ -4,6 +4,7 @@
 //   node --import tsx bench/pipeline-micro.ts [messages]
 
 import { defaultDeserializer } from '../lib/deserializer.ts';
+import { scanJson } from '../lib/json-scan.ts';
 import { StreamPipeline } from '../lib/pipeline.ts';
 import { PositionTracker } from '../lib/position-tracker.ts';
 import type { KafkaMessage } from '../lib/types.ts';
@@ -44,6 +45,9 @@ time('toString', (msgs) => {
 });
 time('toString + JSON.parse', (msgs) => {
   for (const m of msgs) sink += JSON.parse((m.value as Buffer).toString('utf8')) ? 1 : 0;
+});
+time('scanJson (bytes) + toString', (msgs) => {
+  for (const m of msgs) sink += scanJson(m.value as Buffer) + (m.value as Buffer).toString('utf8').length;
 });
 time('defaultDeserializer', (msgs) => {
   for (const m of msgs) sink += defaultDeserializer(m) ? 1 : 0;

@@ -165,7 +165,7 @@ export class StreamPipeline {
     // On the flat text, before splicing: the spliced string would be flattened to be scanned.
     this.#oneLine = this.mode === 'sse' && !hasLineBreak(text);
     try {
-      if (!spliceable(text, this.mode)) return undefined;
+      if (!spliceable(value, text, this.mode)) return undefined;
     } catch (err) {
       if (prepared !== undefined) prepared.ok = false;
       this.#log.warn(

@@ -1,6 +1,8 @@
 // Pure encoders for the two wire formats. No I/O: the writer in writer.ts
 // concatenates what these return and decides when to flush.
 
+import { SCAN_PLAIN_OBJECT, scanJson } from './json-scan.ts';
+
 const LINE_BREAK = /\r\n|\r|\n/;
 const ANY_LINE_BREAK_GLOBAL = /[\r\n]+/g;
 
@@ -164,14 +166,16 @@ export function spliceMeta(text: string, metaJson: string): string {
 
 /**
  * For a stream that needs no object (no filterer, no filter): whether the
- * message's JSON `text` can be sent as it came with `_kafka` spliced in (see
- * spliceMeta), which is what the default deserializer's object would
- * serialize to. Parses to validate: invalid JSON throws, as the deserializer
- * does. False when the payload is no plain object, has a `_kafka` of its own,
- * or (NDJSON) holds raw line breaks or the control key: those take the
- * deserializer's path.
+ * message's JSON (`bytes`, decoded as `text`) can be sent as it came with
+ * `_kafka` spliced in (see spliceMeta), which is what the default
+ * deserializer's object would serialize to. Invalid JSON throws JSON.parse's
+ * error, as the deserializer does. False when the payload is no plain object,
+ * has a `_kafka` of its own, or (NDJSON) holds raw line breaks or the control
+ * key: those take the deserializer's path. A scan that builds nothing decides
+ * the usual case (a plain object); JSON.parse decides the rest.
  */
-export function spliceable(text: string, mode: 'sse' | 'ndjson'): boolean {
+export function spliceable(bytes: Uint8Array, text: string, mode: 'sse' | 'ndjson'): boolean {
+  if (scanJson(bytes) === SCAN_PLAIN_OBJECT) return mode === 'sse' || !hasLineBreak(text);
   const parsed: unknown = JSON.parse(text);
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed) || Object.hasOwn(parsed, '_kafka'))
     return false;
