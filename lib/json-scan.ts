@@ -38,6 +38,9 @@ function skipSpace(b: Uint8Array, i: number, n: number): number {
   return i;
 }
 
+// 1 for the bytes a string holds as they are: all but `"`, `\\` and control characters.
+const PLAIN = new Uint8Array(256).map((_, c) => (c >= 32 && c !== 34 && c !== 92 ? 1 : 0));
+
 /** Set by scanString: whether the string it scanned had an escape. */
 let escaped = false;
 
@@ -47,30 +50,30 @@ let escaped = false;
  */
 function scanString(b: Uint8Array, i: number, n: number): number {
   escaped = false;
-  while (i < n) {
+  for (;;) {
+    while (i < n && PLAIN[b[i] as number] === 1) i++;
+    if (i >= n) return -1;
     const c = b[i++] as number;
     if (c === 34) return i; // "
-    if (c === 92) {
-      // \
-      escaped = true;
-      if (i >= n) return -1;
-      const e = b[i++] as number;
-      if (e === 117) {
-        // \uXXXX
-        if (
-          i + 4 > n ||
-          !isHex(b[i] as number) ||
-          !isHex(b[i + 1] as number) ||
-          !isHex(b[i + 2] as number) ||
-          !isHex(b[i + 3] as number)
-        )
-          return -1;
-        i += 4;
-      } else if (!(e === 34 || e === 92 || e === 47 || e === 98 || e === 102 || e === 110 || e === 114 || e === 116))
+    if (c !== 92) return -1; // a control character
+    // \
+    escaped = true;
+    if (i >= n) return -1;
+    const e = b[i++] as number;
+    if (e === 117) {
+      // \uXXXX
+      if (
+        i + 4 > n ||
+        !isHex(b[i] as number) ||
+        !isHex(b[i + 1] as number) ||
+        !isHex(b[i + 2] as number) ||
+        !isHex(b[i + 3] as number)
+      )
         return -1;
-    } else if (c < 32) return -1;
+      i += 4;
+    } else if (!(e === 34 || e === 92 || e === 47 || e === 98 || e === 102 || e === 110 || e === 114 || e === 116))
+      return -1;
   }
-  return -1;
 }
 
 /** The index after the run of digits at `i`, or -1 when there is none. */
