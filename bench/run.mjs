@@ -8,7 +8,7 @@
 //   --scenario=a,b          replay, live, live10k, clients, clients-h2, connect, ttfe
 //                           (default: all but clients-h2, which --h2 adds)
 //   --h2                    add clients-h2 (HTTP/2 streams; needs HTTP/2 in the bridge)
-//   --contenders=a,b        bridge, predecessor, rdkafka, kcat, bridge@<variant>, fanout (default: per scenario, below)
+//   --contenders=a,b        bridge, predecessor, rdkafka, kcat, floor, bridge@<variant>, fanout (default: per scenario, below)
 //   --<scenario>-contenders=a,b  the same for one scenario
 //   --clients=1000,10000    client counts of the "clients" scenario; --clients-seconds=<s>
 //   --h2-streams=10000,50000  stream counts of "clients-h2"
@@ -72,7 +72,7 @@ const DEFAULT_CONTENDERS = {
   live: ['kcat', 'bridge', 'predecessor'],
   live10k: ['kcat', 'bridge', 'predecessor'],
   // kcat (one process per client) runs only when named: at 10,000 clients it would take the machine.
-  clients: ['bridge', 'predecessor'],
+  clients: ['bridge', 'floor', 'predecessor'],
   'clients-h2': ['bridge'],
   connect: ['bridge', 'predecessor'],
   ttfe: ['kcat', 'bridge', 'predecessor'],
@@ -274,6 +274,7 @@ async function startServer(contender, { h2c = false } = {}) {
     bridge: 'servers/bridge.mjs',
     predecessor: 'servers/predecessor.mjs',
     fanout: 'servers/fanout-prototype.mjs',
+    floor: 'servers/socket-floor.mjs',
   }[base];
   if (!script) throw new Error(`unknown contender ${contender}`);
   const env = {};

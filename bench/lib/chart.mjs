@@ -12,6 +12,7 @@ export const COLORS = {
   kcat: '#8c8c8c',
   rdkafka: '#4d4d4d',
   fanout: '#3a9e7a',
+  floor: '#b0b0b0',
 };
 export const NAMES = {
   bridge: 'kafka-sse-bridge',
@@ -23,12 +24,13 @@ export const NAMES = {
   'bridge+ndjson': 'kafka-sse-bridge, NDJSON',
   'predecessor+ndjson': 'kafka-sse 0.4.2, NDJSON',
   fanout: 'shared-tail prototype',
+  floor: 'socket floor (no library)',
 };
 const EXTRA_COLORS = ['#9467bd', '#8c564b', '#e377c2', '#bcbd22', '#17becf', '#d62728'];
 
 /** Contenders in display order: the known ones first, then variants as they come. */
 export function contenderOrder(all) {
-  const known = ['bridge', 'bridge@tuned', 'predecessor', 'rdkafka', 'kcat', 'fanout'];
+  const known = ['bridge', 'bridge@tuned', 'predecessor', 'rdkafka', 'kcat', 'floor', 'fanout'];
   const extra = all.filter((c) => !known.includes(c));
   extra.forEach((c, i) => {
     COLORS[c] ??= EXTRA_COLORS[i % EXTRA_COLORS.length];

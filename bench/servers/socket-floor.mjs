@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+// NOT the library: the floor of live fan-out from Node on this machine, the
+// "socket floor" contender of the clients scenario. One Kafka consumer per
+// topic, reading from the end; each message's value is sent as it came (no
+// JSON validation, no `_kafka`, one fixed id), framed once as one SSE event
+// in one HTTP/1.1 chunk, and that one Buffer is written to every client's
+// socket with socket.write() after node-rdkafka's turn (several in one
+// corked writev), as the bridge schedules its writes. No backpressure beyond dropping a client whose
+// socket holds over 4 MiB. What is left is node-rdkafka's hand-over, Node's
+// net write and the kernel's loopback TCP: the cost any Node bridge pays per
+// delivery before doing anything of its own.
+import Kafka from 'node-rdkafka';
+import { BROKERS } from '../lib/common.mjs';
+import { serve } from './common-http.mjs';
+
+const MAX_BUFFERED = 4 * 1024 * 1024;
+const tails = new Map();
+
+function chunk(frame) {
+  const body = Buffer.from(frame, 'utf8');
+  return Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n')]);
+}
+
+function openTail(topic) {
+  const tail = { sockets: new Set(), pending: [], ready: null };
+  // What node-rdkafka handed over in this turn goes out after it, to every socket (as the bridge does).
+  const flush = () => {
+    const chunks = tail.pending;
+    tail.pending = [];
+    for (const socket of tail.sockets) {
+      if (socket.writableLength > MAX_BUFFERED) {
+        tail.sockets.delete(socket);
+        socket.destroy();
+        continue;
+      }
+      if (chunks.length === 1) socket.write(chunks[0]);
+      else {
+        socket.cork();
+        for (const c of chunks) socket.write(c);
+        socket.uncork();
+      }
+    }
+  };
+  const consumer = new Kafka.KafkaConsumer(
+    {
+      'metadata.broker.list': BROKERS,
+      'group.id': 'socket-floor',
+      'enable.auto.commit': false,
+      'queued.max.messages.kbytes': 4096,
+      'fetch.queue.backoff.ms': 10,
+      event_cb: false,
+    },
+    { 'auto.offset.reset': 'latest' },
+  );
+  tail.ready = new Promise((resolve, reject) => {
+    consumer.connect({ timeout: 10_000 }, (err) => {
+      if (err) return reject(err);
+      consumer.getMetadata({ topic, timeout: 10_000 }, (err2, md) => {
+        if (err2) return reject(err2);
+        const t = md.topics.find((x) => x.name === topic);
+        consumer.assign(t.partitions.map((p) => ({ topic, partition: p.id, offset: -1 })));
+        consumer.setDefaultConsumeTimeout(100);
+        consumer.setDefaultConsumeLoopTimeoutDelay(0);
+        consumer.consume((e, m) => {
+          if (e || !m?.value) return;
+          tail.pending.push(chunk(`id: ${m.offset}\nevent: message\ndata: ${m.value.toString('utf8')}\n\n`));
+          if (tail.pending.length === 1) setImmediate(flush);
+        });
+        resolve();
+      });
+    });
+  });
+  return tail;
+}
+
+serve('socket-floor', async (_req, res, assignments) => {
+  if (!Array.isArray(assignments) || assignments.length !== 1 || typeof assignments[0] !== 'string') {
+    res.statusCode = 400;
+    res.end('the floor serves one plain topic from the end');
+    return;
+  }
+  const topic = assignments[0];
+  let tail = tails.get(topic);
+  if (!tail) {
+    tail = openTail(topic);
+    tails.set(topic, tail);
+  }
+  await tail.ready;
+  res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache' });
+  res.socket.setNoDelay(true);
+  // The head and a first chunk through the response; from then on the socket carries ready-made chunks.
+  res.write(':ok\n\n');
+  const socket = res.socket;
+  tail.sockets.add(socket);
+  socket.on('close', () => tail.sockets.delete(socket));
+});
