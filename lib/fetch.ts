@@ -64,7 +64,7 @@ export async function kafkaSseResponse(
   options: KafkaSseResponseOptions = {},
   atTimestamp?: number | string | Date | null,
 ): Promise<Response> {
-  const { remoteAddress, limiter, onSettled, ...streamOptions } = options;
+  const { remoteAddress, limiter, onSettled } = options;
   const res = new FetchResponseAdapter(typeof remoteAddress === 'string' ? remoteAddress : undefined);
   const invalid = invalidOption(options);
   if (invalid !== undefined) {
@@ -86,7 +86,7 @@ export async function kafkaSseResponse(
       return res.response;
     }
   }
-  const done = kafkaSse(nodeReq, nodeRes, assignments, streamOptions, atTimestamp);
+  const done = kafkaSse(nodeReq, nodeRes, assignments, streamOptionsOf(options), atTimestamp);
   // After kafkaSse() listens for 'close' (it does so before its first await), so an abort already signalled is heard.
   const onAbort = () => res.destroy();
   const signal = request.signal;
@@ -108,6 +108,36 @@ export async function kafkaSseResponse(
     settled(onSettled, options);
   });
   return res.response;
+}
+
+// The stream options of recent requests, newest first (see streamOptionsOf).
+const recentStreamOptions: { stream: KafkaSseOptions; keys: number }[] = [];
+const RECENT_STREAM_OPTIONS = 8;
+const OWN_OPTIONS = new Set(['remoteAddress', 'limiter', 'onSettled']);
+
+/**
+ * The options to pass on to kafkaSse(): `options` without this entry's own.
+ * kafkaSse() checks an options object once and shares the checked form for as
+ * long as it is the same object (normalizeOptionsOnce), but a Fetch handler
+ * builds a new object per request (its remoteAddress and onSettled are the
+ * request's): options holding the same values (compared by reference) as one
+ * of the last few requests' are given that request's object, so they are
+ * checked once too; a change inside a value is still seen, by kafkaSse().
+ */
+export function streamOptionsOf(options: KafkaSseResponseOptions): KafkaSseOptions {
+  const keys = Object.keys(options);
+  const own = keys.filter((k) => !OWN_OPTIONS.has(k));
+  const values = options as Record<string, unknown>;
+  for (const seen of recentStreamOptions) {
+    if (seen.keys !== own.length) continue;
+    const held = seen.stream as Record<string, unknown>;
+    if (own.every((k) => Object.hasOwn(held, k) && held[k] === values[k])) return seen.stream;
+  }
+  const stream: Record<string, unknown> = {};
+  for (const k of own) stream[k] = values[k];
+  recentStreamOptions.unshift({ stream, keys: own.length });
+  if (recentStreamOptions.length > RECENT_STREAM_OPTIONS) recentStreamOptions.pop();
+  return stream as KafkaSseOptions;
 }
 
 /** Calls the caller's onSettled; a throw there is logged, never left unhandled. */

@@ -4,6 +4,7 @@ import { BrokerUnavailableError, type KafkaSseError, toKafkaSseError } from './e
 import { parseFilterQuery } from './filter-query.ts';
 import { type CompiledFilter, compileFilter } from './filters.ts';
 import { writeJsonError } from './http-response.ts';
+import { LazyChildLogger, logsAt } from './logger.ts';
 import { type KafkaSseOptions, type NormalizedOptions, normalizeOptionsOnce } from './options.ts';
 import { StreamPipeline } from './pipeline.ts';
 import { PositionTracker } from './position-tracker.ts';
@@ -78,7 +79,7 @@ export async function runStream(
     return;
   }
   const baseLog = opts.logger;
-  const log = baseLog.child({ requestId });
+  const log = new LazyChildLogger(baseLog, { requestId });
   const startedAt = Date.now();
   let session: StreamSession | undefined;
   let stopped: SetupStopped['why'] | undefined;
@@ -134,10 +135,11 @@ export async function runStream(
       }
     }
     await Promise.all(ctx.releasing);
-    log.info(
-      { reason: err instanceof SetupStopped ? err.why : 'setup-failed', durationMs: Date.now() - startedAt },
-      'stream ended',
-    );
+    if (logsAt(log, 'info'))
+      log.info(
+        { reason: err instanceof SetupStopped ? err.why : 'setup-failed', durationMs: Date.now() - startedAt },
+        'stream ended',
+      );
   } finally {
     signal?.removeEventListener('abort', onAbort);
     res.off('close', onClose);
@@ -221,19 +223,20 @@ async function setUp(
       contentType: ndjsonContentType(req),
     },
   });
-  log.info(
-    {
-      positions: plan.positions.map((p) => ({
-        topic: p.topic,
-        partition: p.partition,
-        offset: p.offset,
-        reason: p.reason,
-      })),
-      mode,
-      source: plan.source.constructor.name,
-    },
-    'stream started',
-  );
+  if (logsAt(log, 'info'))
+    log.info(
+      {
+        positions: plan.positions.map((p) => ({
+          topic: p.topic,
+          partition: p.partition,
+          offset: p.offset,
+          reason: p.reason,
+        })),
+        mode,
+        source: plan.source.constructor.name,
+      },
+      'stream started',
+    );
   try {
     session.start(plan.lost);
   } catch (err) {

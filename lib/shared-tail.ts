@@ -39,18 +39,30 @@ export type ConsumerFactory = (
 /** The consumer factory of the real thing: node-rdkafka. */
 export const rdKafkaConsumer: ConsumerFactory = (config, handlers) => new RdKafkaBridgeConsumer(config, handlers);
 
+// configKey's answers by config object: a checked config is never changed
+// (a change to the caller's options makes a new one, see normalizeOptionsOnce).
+const configKeys = new WeakMap<KafkaConfig, string>();
+const NO_KEY = '\u0000none';
+
 /**
  * The key of a kafkaConfig, or undefined when it cannot be shared (function
  * values such as callbacks belong to one caller).
  */
 export function configKey(config: KafkaConfig): string | undefined {
+  // Options are checked once per options object, so many requests bring the same config object.
+  const cached = configKeys.get(config);
+  if (cached !== undefined) return cached === NO_KEY ? undefined : cached;
   const keys = Object.keys(config).sort();
   let key = '';
   for (const k of keys) {
     const v = config[k];
-    if (typeof v === 'function') return undefined;
+    if (typeof v === 'function') {
+      configKeys.set(config, NO_KEY);
+      return undefined;
+    }
     key += `${JSON.stringify(k)}=${JSON.stringify(v)};`;
   }
+  configKeys.set(config, key);
   return key;
 }
 

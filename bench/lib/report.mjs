@@ -94,14 +94,18 @@ export function targets(r, key = 'bridge') {
       `${int(row.clientsComplete ?? 0)}/${int(maxN)} complete (slowest ${int(row.slowestClientMessages)}/${int(row.produced)}), p99 ${fmt(row.latencyMs?.p99, 0)} ms`,
       row.clientsComplete === maxN && row.latencyMs?.p99 < 1000,
     );
+    // The socket floor (no library) in the same run, when it ran: what any Node server pays.
+    const floor = r[sk].contenders?.floor?.find((x) => x.clients === maxN && x.usPerDelivery !== undefined);
     add(
       `${label}: server ≤ 40% of a core, ≤ 4 µs per delivery`,
-      `${fmt(row.cpuPct)}%, ${fmt(row.usPerDelivery, 2)} µs (load generators ${fmt(row.loadgenCpuPct)}%)`,
+      `${fmt(row.cpuPct)}%, ${fmt(row.usPerDelivery, 2)} µs (load generators ${fmt(row.loadgenCpuPct)}%)` +
+        (floor ? `; socket floor ${fmt(floor.cpuPct)}%, ${fmt(floor.usPerDelivery, 2)} µs` : ''),
       row.cpuPct <= 40 && row.usPerDelivery <= 4,
     );
     add(
       `${label}: ≤ 16 KB per idle client, peak ≤ 30 KB per client`,
-      `${fmt(row.idleKbPerClient)} KB idle, ${fmt(row.peakKbPerClient)} KB peak`,
+      `${fmt(row.idleKbPerClient)} KB idle, ${fmt(row.peakKbPerClient)} KB peak` +
+        (floor ? `; socket floor ${fmt(floor.idleKbPerClient)} KB idle` : ''),
       row.idleKbPerClient <= 16 && row.peakKbPerClient <= 30,
     );
   }

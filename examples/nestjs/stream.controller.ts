@@ -14,10 +14,14 @@ export const KAFKA_SSE_OPTIONS = Symbol('KAFKA_SSE_OPTIONS');
 export class StreamController implements BeforeApplicationShutdown {
   readonly #shutdown = new AbortController();
   readonly #streams = new Set<Promise<void>>();
+  // Built once: kafkaSse() checks an options object once for all the requests it serves.
+  readonly #options: KafkaSseOptions;
 
   // @Inject with an explicit token: works whether or not the compiler emits
   // decorator metadata (tsx and esbuild do not).
-  constructor(@Inject(KAFKA_SSE_OPTIONS) private readonly options: KafkaSseOptions) {}
+  constructor(@Inject(KAFKA_SSE_OPTIONS) options: KafkaSseOptions) {
+    this.#options = { ...options, signal: this.#shutdown.signal };
+  }
 
   @Get(':topics')
   stream(
@@ -35,13 +39,7 @@ export class StreamController implements BeforeApplicationShutdown {
       res.status(err.statusCode).json(err.toJSON());
       return Promise.resolve();
     }
-    const stream = kafkaSse(
-      req,
-      res,
-      topics.split(','),
-      { ...this.options, signal: this.#shutdown.signal },
-      atTimestamp,
-    );
+    const stream = kafkaSse(req, res, topics.split(','), this.#options, atTimestamp);
     this.#streams.add(stream);
     // The promise never rejects: it settles once the client is gone and the consumer released.
     void stream.finally(() => this.#streams.delete(stream));

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import type { KafkaMessage } from '../../lib/consumer.ts';
 import { ConfigurationError, KafkaSseError } from '../../lib/errors.ts';
+import { streamOptionsOf } from '../../lib/fetch.ts';
 import { KAFKA_DEFAULTS, KAFKA_FORCED } from '../../lib/kafka-defaults.ts';
 import {
   DEFAULTS,
@@ -479,5 +480,36 @@ describe('normalizeOptionsOnce: one normalized copy per options object', () => {
   it('normalizes undefined and non-objects as normalizeOptions does', () => {
     assert.throws(() => normalizeOptionsOnce(undefined), /kafkaConfig/);
     assert.throws(() => normalizeOptionsOnce(5 as unknown as KafkaSseOptions), /options must be an object/);
+  });
+});
+
+describe("streamOptionsOf: kafkaSseResponse's per-request options checked once", () => {
+  it('gives requests that spread the same options into a new object the same stream options', () => {
+    const shared = withBrokers({ heartbeatMs: 1000, headers: { 'X-A': '1' }, signal: new AbortController().signal });
+    const a = streamOptionsOf({ ...shared, remoteAddress: '10.0.0.1', onSettled: () => {} });
+    const b = streamOptionsOf({ ...shared, remoteAddress: '10.0.0.2', onSettled: () => {} });
+    assert.equal(b, a);
+    assert.deepEqual(Object.keys(a).sort(), ['headers', 'heartbeatMs', 'kafkaConfig', 'signal']);
+    // So kafkaSse() checks them once: one normalized copy for both requests.
+    assert.equal(normalizeOptionsOnce(b), normalizeOptionsOnce(a));
+  });
+
+  it('gives new stream options when a value is replaced, added or removed', () => {
+    const shared = withBrokers({ heartbeatMs: 1000 });
+    const first = streamOptionsOf({ ...shared });
+    const replaced = streamOptionsOf({ ...shared, heartbeatMs: 2000 });
+    assert.notEqual(replaced, first);
+    assert.equal(replaced.heartbeatMs, 2000);
+    const added = streamOptionsOf({ ...shared, maxDurationMs: 5000 });
+    assert.notEqual(added, first);
+    assert.equal(added.maxDurationMs, 5000);
+    const { heartbeatMs: _removed, ...fewer } = shared;
+    const removed = streamOptionsOf(fewer);
+    assert.equal(Object.hasOwn(removed, 'heartbeatMs'), false);
+    // The first ones are still known.
+    assert.equal(streamOptionsOf({ ...shared, remoteAddress: 'x' }), first);
+    // A change inside a shared value is kafkaSse()'s to see (normalizeOptionsOnce).
+    (shared.kafkaConfig as Record<string, unknown>)['fetch.wait.max.ms'] = 50;
+    assert.equal(normalizeOptionsOnce(streamOptionsOf({ ...shared })).kafkaConfig['fetch.wait.max.ms'], 50);
   });
 });

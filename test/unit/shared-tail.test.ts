@@ -50,7 +50,16 @@ describe('shared-tail', () => {
     });
 
     it('is undefined for settings with functions (they belong to one caller)', () => {
-      assert.equal(configKey({ a: 1, oauthbearer_token_refresh_cb: () => {} }), undefined);
+      const withCallback = { a: 1, oauthbearer_token_refresh_cb: () => {} };
+      assert.equal(configKey(withCallback), undefined);
+      assert.equal(configKey(withCallback), undefined, 'asked again (the answer is kept per config object)');
+    });
+
+    it('gives a config object asked again the same key', () => {
+      const config = { 'metadata.broker.list': 'b:9092', 'fetch.wait.max.ms': 50 };
+      const first = configKey(config);
+      assert.equal(configKey(config), first);
+      assert.equal(configKey({ ...config }), first);
     });
   });
 
