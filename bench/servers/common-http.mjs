@@ -56,3 +56,31 @@ export function serve(name, handle) {
   process.on('SIGINT', () => process.exit(0));
   return server;
 }
+
+/**
+ * serve() for the prototypes that read one plain topic from its end with one
+ * consumer per topic: `openTail(topic)` makes that topic's tail (with a
+ * `ready` promise), `attach(tail, res)` adds a client once the SSE head and a
+ * first comment are out.
+ */
+export function serveTopicTails(name, openTail, attach) {
+  const tails = new Map();
+  return serve(name, async (_req, res, assignments) => {
+    if (!Array.isArray(assignments) || assignments.length !== 1 || typeof assignments[0] !== 'string') {
+      res.statusCode = 400;
+      res.end(`${name} serves one plain topic from the end`);
+      return;
+    }
+    const topic = assignments[0];
+    let tail = tails.get(topic);
+    if (!tail) {
+      tail = openTail(topic);
+      tails.set(topic, tail);
+    }
+    await tail.ready;
+    res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache' });
+    res.socket?.setNoDelay(true);
+    res.write(':ok\n\n');
+    attach(tail, res);
+  });
+}

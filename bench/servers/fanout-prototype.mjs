@@ -9,10 +9,9 @@
 // rests on a measurement, not on a guess.
 import Kafka from 'node-rdkafka';
 import { BROKERS } from '../lib/common.mjs';
-import { serve } from './common-http.mjs';
+import { serveTopicTails } from './common-http.mjs';
 
 const MAX_BUFFERED = 4 * 1024 * 1024;
-const tails = new Map();
 
 function sseFrame(data, id) {
   return `event: message\nid: ${id}\ndata: ${data}\n\n`;
@@ -85,22 +84,7 @@ function openTail(topic) {
   return tail;
 }
 
-serve('fanout-prototype', async (_req, res, assignments) => {
-  if (!Array.isArray(assignments) || assignments.length !== 1 || typeof assignments[0] !== 'string') {
-    res.statusCode = 400;
-    res.end('the prototype serves one plain topic from the end');
-    return;
-  }
-  const topic = assignments[0];
-  let tail = tails.get(topic);
-  if (!tail) {
-    tail = openTail(topic);
-    tails.set(topic, tail);
-  }
-  await tail.ready;
-  res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache' });
-  res.socket?.setNoDelay(true);
-  res.write(':ok\n\n');
+serveTopicTails('fanout-prototype', openTail, (tail, res) => {
   tail.clients.add(res);
   res.on('close', () => tail.clients.delete(res));
 });

@@ -11,10 +11,9 @@
 // delivery before doing anything of its own.
 import Kafka from 'node-rdkafka';
 import { BROKERS } from '../lib/common.mjs';
-import { serve } from './common-http.mjs';
+import { serveTopicTails } from './common-http.mjs';
 
 const MAX_BUFFERED = 4 * 1024 * 1024;
-const tails = new Map();
 
 function chunk(frame) {
   const body = Buffer.from(frame, 'utf8');
@@ -73,23 +72,8 @@ function openTail(topic) {
   return tail;
 }
 
-serve('socket-floor', async (_req, res, assignments) => {
-  if (!Array.isArray(assignments) || assignments.length !== 1 || typeof assignments[0] !== 'string') {
-    res.statusCode = 400;
-    res.end('the floor serves one plain topic from the end');
-    return;
-  }
-  const topic = assignments[0];
-  let tail = tails.get(topic);
-  if (!tail) {
-    tail = openTail(topic);
-    tails.set(topic, tail);
-  }
-  await tail.ready;
-  res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache' });
-  res.socket.setNoDelay(true);
-  // The head and a first chunk through the response; from then on the socket carries ready-made chunks.
-  res.write(':ok\n\n');
+serveTopicTails('socket-floor', openTail, (tail, res) => {
+  // The head and a first chunk went through the response; from then on the socket carries ready-made chunks.
   const socket = res.socket;
   tail.sockets.add(socket);
   socket.on('close', () => tail.sockets.delete(socket));
