@@ -160,8 +160,9 @@ export class FetchResponseAdapter extends EventEmitter {
 
   write(chunk: string | Uint8Array): boolean {
     if (this.writableEnded || this.destroyed) return false;
-    const buffer =
-      typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    // A copy: the bytes may be a frame shared by many streams (see StreamWriter.flush), and the body's
+    // reader owns what it is given.
+    const buffer = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk);
     if (buffer.byteLength > 0) {
       this.#queue.push(buffer);
       this.#queuedBytes += buffer.byteLength;

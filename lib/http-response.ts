@@ -100,3 +100,15 @@ export function directSocket(res: ServerResponse): Socket | undefined {
 export function httpChunk(frame: string): Buffer {
   return Buffer.from(`${Buffer.byteLength(frame).toString(16)}\r\n${frame}\r\n`, 'utf8');
 }
+
+const chunkBodies = new WeakMap<Buffer, Buffer>();
+
+/** The frame inside an {@link httpChunk} chunk: a view of its bytes, made once per chunk. */
+export function chunkBody(chunk: Buffer): Buffer {
+  let body = chunkBodies.get(chunk);
+  if (body === undefined) {
+    body = chunk.subarray(chunk.indexOf(10) + 1, chunk.length - 2);
+    chunkBodies.set(chunk, body);
+  }
+  return body;
+}

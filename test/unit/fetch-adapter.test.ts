@@ -65,6 +65,18 @@ describe('Fetch adapter (lib/fetch-adapter.ts)', () => {
     assert.deepEqual(events, ['finish', 'close']);
   });
 
+  it("gives the body's reader its own copy of bytes written (a frame may be shared by many streams)", async () => {
+    const res = new FetchResponseAdapter();
+    res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+    const response = await res.response;
+    const shared = Buffer.from('data: shared\n\n');
+    res.write(shared.subarray(0, 6));
+    res.write(shared);
+    shared.fill(0x21);
+    res.end();
+    assert.equal(await readAll(response), 'data: data: shared\n\n');
+  });
+
   it('answers a JSON error as writeJsonError writes it (status, Content-Length, body)', async () => {
     const res = new FetchResponseAdapter();
     writeJsonError(asRes(res), new InvalidAssignmentError('bad').toJSON(), { 'Access-Control-Allow-Origin': '*' });

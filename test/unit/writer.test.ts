@@ -7,7 +7,7 @@ import http2 from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { InvalidAssignmentError } from '../../lib/errors.ts';
-import { writeJsonError } from '../../lib/http-response.ts';
+import { httpChunk, writeJsonError } from '../../lib/http-response.ts';
 import { StreamWriter } from '../../lib/writer.ts';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -582,6 +582,36 @@ describe('response', () => {
       for (const name of ['connection', 'keep-alive', 'transfer-encoding', 'upgrade'])
         assert.equal(head[name], undefined);
       assert.equal(body, ':ok\n\n');
+    });
+
+    it("writes a lone shared frame as its chunk's bytes, and several as one text", async () => {
+      const frames = ['id: 1\nevent: message\ndata: {"a":"é☃"}\n\n', 'id: 2\ndata: 2\n\n', 'id: 3\ndata: 3\n\n'];
+      const chunks = frames.map(httpChunk);
+      const written: unknown[] = [];
+      const { body } = await h2Request((res) => {
+        const write = res.write.bind(res) as (c: unknown) => boolean;
+        (res as { write: unknown }).write = (c: unknown) => {
+          written.push(c);
+          return write(c);
+        };
+        const writer = new StreamWriter(res, 'sse', { heartbeatMs: null, onFull: () => {}, onDrain: () => {} });
+        writer.open({}, null);
+        assert.equal(writer.wantsChunk, true);
+        writer.framed(frames[0] as string, false, chunks[0]);
+        writer.flush();
+        writer.framed(frames[1] as string, false, chunks[1]);
+        writer.framed(frames[2] as string, false, chunks[2]);
+        writer.flush();
+        writer.message('4', 'id-4');
+        assert.equal(writer.wantsChunk, false, 'a frame of its own pending: no chunk can stand for it');
+        writer.end();
+      });
+      assert.equal(body, `:ok\n\n${frames.join('')}event: message\nid: id-4\ndata: 4\n\n`);
+      const buffers = written.filter((w) => Buffer.isBuffer(w)) as Buffer[];
+      assert.equal(buffers.length, 1, 'only the lone shared frame goes as bytes');
+      assert.equal(buffers[0]?.toString('utf8'), frames[0]);
+      assert.equal(buffers[0]?.buffer, chunks[0]?.buffer, "a view of the tail's chunk, not a copy");
+      assert.ok(written.includes(`${frames[1]}${frames[2]}`), 'two pending frames go as one text');
     });
 
     it('leaves them out of JSON errors too', async () => {
