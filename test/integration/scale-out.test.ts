@@ -155,7 +155,10 @@ describe('scale-out: two example-server processes behind a round-robin proxy', f
     await waitFor(() => total() === seq, 15_000, 'every message of phase 1');
     await waitFor(() => opens >= 3, 10_000, 'at least two reconnects');
 
-    // Phase 2: the process serving the stream now is killed, with no warning.
+    // Phase 2: the process serving the stream now is killed, with no warning. First the client's
+    // opens and the proxy's routes must agree: a stream routed but not yet opened by the client
+    // would be counted on the wrong side of the kill. Nothing runs between the check and the kill.
+    await waitFor(() => routed.length === opens, 5_000, 'the client to open the stream last routed');
     const serving = routed.at(-1)!.backend;
     const victim = backends.find((b) => b.name === serving)!;
     const opensBeforeKill = opens;
