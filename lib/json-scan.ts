@@ -38,7 +38,7 @@ function skipSpace(b: Uint8Array, i: number, n: number): number {
   return i;
 }
 
-// 1 for the bytes a string holds as they are: all but `"`, `\\` and control characters.
+// 1 for the bytes a string holds as they are: all but `"`, `\` and control characters.
 const PLAIN = new Uint8Array(256).map((_, c) => (c >= 32 && c !== 34 && c !== 92 ? 1 : 0));
 
 /** Set by scanString: whether the string it scanned had an escape. */
