@@ -6,8 +6,9 @@
 //
 //   --quick                 smaller sizes, shorter phases (for trying things; under 5 minutes)
 //   --scenario=a,b          replay, live, live10k, clients, clients-h2, connect, ttfe
-//                           (default: all but clients-h2, which --h2 adds)
-//   --h2                    add clients-h2 (HTTP/2 streams; needs HTTP/2 in the bridge)
+//                           (default: all of them)
+//   --no-h2                 leave clients-h2 (10,000 and 50,000 HTTP/2 streams) out; --h2 is accepted
+//                           and changes nothing (it once added the scenario)
 //   --contenders=a,b        bridge, predecessor, rdkafka, kcat, floor, bridge@<variant>, fanout (default: per scenario, below)
 //   --<scenario>-contenders=a,b  the same for one scenario
 //   --clients=1000,10000    client counts of the "clients" scenario; --clients-seconds=<s>
@@ -54,12 +55,9 @@ function parseArgs(argv) {
 }
 const argv = parseArgs(process.argv.slice(2));
 const QUICK = Boolean(argv.quick);
-/**
- * The 50,000-stream HTTP/2 scenario (clients-h2) needs HTTP/2 in the bridge:
- * it joins the default list with --h2.
- */
+/** Every scenario by default; --no-h2 leaves the HTTP/2 one out (it adds ~3.5 minutes). */
 const SCENARIOS = String(
-  argv.scenario ?? `replay,live,live10k,clients,${argv.h2 ? 'clients-h2,' : ''}connect,ttfe`,
+  argv.scenario ?? `replay,live,live10k,clients,${argv['no-h2'] ? '' : 'clients-h2,'}connect,ttfe`,
 ).split(',');
 /**
  * Who runs in which scenario: the library with default options, the
@@ -72,7 +70,8 @@ const DEFAULT_CONTENDERS = {
   live: ['kcat', 'bridge', 'predecessor'],
   live10k: ['kcat', 'bridge', 'predecessor'],
   // kcat (one process per client) runs only when named: at 10,000 clients it would take the machine.
-  clients: ['bridge', 'floor', 'predecessor'],
+  // The socket floor is for the large counts: --quick (under 5 minutes) leaves it out.
+  clients: QUICK ? ['bridge', 'predecessor'] : ['bridge', 'floor', 'predecessor'],
   'clients-h2': ['bridge'],
   connect: ['bridge', 'predecessor'],
   ttfe: ['kcat', 'bridge', 'predecessor'],
@@ -85,7 +84,16 @@ const CONTENDERS = [...new Set(SCENARIOS.flatMap(contendersOf))];
  * with smaller sizes, a selection or an experiment writes to
  * bench/results/tmp/last unless --out says where.
  */
-const PARTIAL_ARGS = ['quick', 'scenario', 'contenders', 'clients', 'clients-seconds', 'ramp-per-sec', 'h2-streams'];
+const PARTIAL_ARGS = [
+  'quick',
+  'scenario',
+  'contenders',
+  'clients',
+  'clients-seconds',
+  'ramp-per-sec',
+  'h2-streams',
+  'no-h2',
+];
 const PARTIAL_ARGS_MORE = [
   'connect-rates',
   'profile',
@@ -835,7 +843,7 @@ async function reapKcat(topic) {
 /**
  * Many live clients in one server process: `clients` over HTTP/1.1 (10
  * msg/s of ~350 B; kcat only when named), `clients-h2` over h2c (2 msg/s,
- * many streams per session; needs the bridge's HTTP/2 support, run with --h2).
+ * many streams per session; part of the full run unless --no-h2).
  * A contender stops at the first count where it breaks.
  */
 async function scenarioClients(results, { h2 = false } = {}) {

@@ -4,7 +4,7 @@
 // bench/RESULTS.md, bench/results.json and bench/chart.{svg,png} (the PNG is
 // drawn in Node: no renderer to install). Never part of `npm test`.
 //
-//   npm run bench [-- --quick] [-- --h2]
+//   npm run bench [-- --quick] [-- --no-h2]
 //       [-- --scenario=replay,live,live10k,clients,clients-h2,connect,ttfe] [-- --contenders=…]
 //
 // Before running: builds dist/ (what is measured), installs the predecessor

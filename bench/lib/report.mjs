@@ -432,7 +432,7 @@ export function reportMarkdown(r, findings) {
 
   L.push('## Reproducing', '');
   L.push(
-    '`npm run bench` (builds dist/ first; installs kafka-sse 0.4.2 into bench/node_modules on first use); `npm run bench -- --quick` runs smaller sizes in under 5 minutes; `--scenario=replay,live,live10k,clients,clients-h2,connect,ttfe` and `--contenders=…` select; `--h2` adds the HTTP/2 scenario to the full run. See bench/README.md.',
+    '`npm run bench` (builds dist/ first; installs kafka-sse 0.4.2 into bench/node_modules on first use); `npm run bench -- --quick` runs smaller sizes in under 5 minutes; `--scenario=replay,live,live10k,clients,clients-h2,connect,ttfe` and `--contenders=…` select; `--no-h2` leaves the HTTP/2 scenario out. See bench/README.md.',
   );
   L.push('');
   if (findings) {
