@@ -7,9 +7,8 @@
 // every client. Only `GET /stream/<topic>` (live, from the end) is supported.
 // It exists so that the "many clients" recommendation in bench/findings.md
 // rests on a measurement, not on a guess.
-import Kafka from 'node-rdkafka';
-import { BROKERS } from '../lib/common.mjs';
 import { serveTopicTails } from './common-http.mjs';
+import { consumeFromEnd } from './tail-consumer.mjs';
 
 const MAX_BUFFERED = 4 * 1024 * 1024;
 
@@ -19,18 +18,6 @@ function sseFrame(data, id) {
 
 function openTail(topic) {
   const tail = { clients: new Set(), pending: '', scheduled: false, positions: new Map(), ready: null };
-  const consumer = new Kafka.KafkaConsumer(
-    {
-      'metadata.broker.list': BROKERS,
-      'group.id': 'fanout-prototype',
-      'enable.auto.commit': false,
-      'queued.min.messages': 100000,
-      'queued.max.messages.kbytes': 4096,
-      'fetch.queue.backoff.ms': 10,
-      event_cb: false,
-    },
-    { 'auto.offset.reset': 'latest' },
-  );
   const flush = () => {
     tail.scheduled = false;
     const chunk = tail.pending;
@@ -45,41 +32,20 @@ function openTail(topic) {
       res.write(chunk);
     }
   };
-  tail.ready = new Promise((resolve, reject) => {
-    consumer.connect({ timeout: 10_000 }, (err) => {
-      if (err) return reject(err);
-      consumer.getMetadata({ topic, timeout: 10_000 }, (err2, md) => {
-        if (err2) return reject(err2);
-        const t = md.topics.find((x) => x.name === topic);
-        const parts = t.partitions.map((p) => ({ topic, partition: p.id, offset: Kafka.CODES.OFFSETS?.END ?? -1 }));
-        consumer.assign(parts);
-        consumer.setDefaultConsumeTimeout(100);
-        consumer.setDefaultConsumeLoopTimeoutDelay(0);
-        consumer.consume((e, m) => {
-          if (e || !m) return;
-          let message;
-          try {
-            message = JSON.parse(m.value.toString('utf8'));
-          } catch {
-            return;
-          }
-          message._kafka = {
-            topic: m.topic,
-            partition: m.partition,
-            offset: m.offset,
-            timestamp: m.timestamp,
-            key: null,
-          };
-          tail.positions.set(m.partition, { topic: m.topic, partition: m.partition, offset: m.offset + 1 });
-          tail.pending += sseFrame(JSON.stringify(message), JSON.stringify([...tail.positions.values()]));
-          if (!tail.scheduled) {
-            tail.scheduled = true;
-            setImmediate(flush);
-          }
-        });
-        resolve();
-      });
-    });
+  tail.ready = consumeFromEnd(topic, 'fanout-prototype', { 'queued.min.messages': 100000 }, (m) => {
+    let message;
+    try {
+      message = JSON.parse(m.value.toString('utf8'));
+    } catch {
+      return;
+    }
+    message._kafka = { topic: m.topic, partition: m.partition, offset: m.offset, timestamp: m.timestamp, key: null };
+    tail.positions.set(m.partition, { topic: m.topic, partition: m.partition, offset: m.offset + 1 });
+    tail.pending += sseFrame(JSON.stringify(message), JSON.stringify([...tail.positions.values()]));
+    if (!tail.scheduled) {
+      tail.scheduled = true;
+      setImmediate(flush);
+    }
   });
   return tail;
 }

@@ -9,9 +9,8 @@
 // socket holds over 4 MiB. What is left is node-rdkafka's hand-over, Node's
 // net write and the kernel's loopback TCP: the cost any Node bridge pays per
 // delivery before doing anything of its own.
-import Kafka from 'node-rdkafka';
-import { BROKERS } from '../lib/common.mjs';
 import { serveTopicTails } from './common-http.mjs';
+import { consumeFromEnd } from './tail-consumer.mjs';
 
 const MAX_BUFFERED = 4 * 1024 * 1024;
 
@@ -40,34 +39,10 @@ function openTail(topic) {
       }
     }
   };
-  const consumer = new Kafka.KafkaConsumer(
-    {
-      'metadata.broker.list': BROKERS,
-      'group.id': 'socket-floor',
-      'enable.auto.commit': false,
-      'queued.max.messages.kbytes': 4096,
-      'fetch.queue.backoff.ms': 10,
-      event_cb: false,
-    },
-    { 'auto.offset.reset': 'latest' },
-  );
-  tail.ready = new Promise((resolve, reject) => {
-    consumer.connect({ timeout: 10_000 }, (err) => {
-      if (err) return reject(err);
-      consumer.getMetadata({ topic, timeout: 10_000 }, (err2, md) => {
-        if (err2) return reject(err2);
-        const t = md.topics.find((x) => x.name === topic);
-        consumer.assign(t.partitions.map((p) => ({ topic, partition: p.id, offset: -1 })));
-        consumer.setDefaultConsumeTimeout(100);
-        consumer.setDefaultConsumeLoopTimeoutDelay(0);
-        consumer.consume((e, m) => {
-          if (e || !m?.value) return;
-          tail.pending.push(chunk(`id: ${m.offset}\nevent: message\ndata: ${m.value.toString('utf8')}\n\n`));
-          if (tail.pending.length === 1) setImmediate(flush);
-        });
-        resolve();
-      });
-    });
+  tail.ready = consumeFromEnd(topic, 'socket-floor', {}, (m) => {
+    if (!m.value) return;
+    tail.pending.push(chunk(`id: ${m.offset}\nevent: message\ndata: ${m.value.toString('utf8')}\n\n`));
+    if (tail.pending.length === 1) setImmediate(flush);
   });
   return tail;
 }
