@@ -3,6 +3,7 @@
 // stream does it. Prints µs per message for each stage alone and together.
 //   node --import tsx bench/pipeline-micro.ts [messages]
 
+import { ByteBatch } from '../lib/byte-batch.ts';
 import { defaultDeserializer } from '../lib/deserializer.ts';
 import { scanJson } from '../lib/json-scan.ts';
 import { StreamPipeline } from '../lib/pipeline.ts';
@@ -74,6 +75,23 @@ function frames(mode: 'sse' | 'ndjson', msgs: KafkaMessage[], take: (frame: stri
 
 for (const mode of ['sse', 'ndjson'] as const) {
   time(`pipeline.frame (${mode})`, (msgs) => frames(mode, msgs, (f) => (sink += f.length)));
+  time(`frameBytes, 96Ki batches taken (${mode})`, (msgs) => {
+    const p = new StreamPipeline({
+      mode,
+      deserializer: defaultDeserializer,
+      filterer: null,
+      filters: [],
+      log,
+      onFailure: noop,
+    });
+    const pos = new PositionTracker([{ topic: 'bench-topic', partition: 0, offset: 0 } as never], false);
+    const out = new ByteBatch();
+    for (const m of msgs) {
+      pos.advanceAt(0, m.offset, m.timestamp);
+      p.frameBytes(m, pos, out);
+      if (out.length >= 96 * 1024) sink += out.take().length;
+    }
+  });
   for (const batch of [96 * 1024, 256 * 1024]) {
     time(`frame + ${batch / 1024}Ki batches + Buffer.from (${mode})`, (msgs) => {
       let pending = '';

@@ -1,13 +1,17 @@
 // The per-message path, once for every source: deserialize → filter →
 // serialize → frame. Built once per stream from its options. A source hands
 // each message in; out comes the frame to write, or nothing (skipped).
+import { isUtf8 } from 'node:buffer';
+import { type ByteBatch, writeInt, writeUtf8 } from './byte-batch.ts';
 import { defaultDeserializer } from './deserializer.ts';
 import { FilterError, type KafkaSseError } from './errors.ts';
 import type { CompiledFilter } from './filters.ts';
 import { httpChunk } from './http-response.ts';
+import { SCAN_PLAIN_OBJECT, scanJson } from './json-scan.ts';
 import type { PositionTracker } from './position-tracker.ts';
 import {
   hasLineBreak,
+  isJsonSpace,
   kafkaMetaJson,
   ndjsonLine,
   serializeForNdjson,
@@ -19,6 +23,14 @@ import {
   sseMessageOneLine,
 } from './sse-format.ts';
 import type { DeserializedMessage, Deserializer, Filterer, KafkaMessage, Logger, StreamMode } from './types.ts';
+
+// The constant parts of a frame frameBytes() writes (the same bytes as sseMessageOneLine and kafkaMetaJson's text).
+const SSE_HEAD = Buffer.from('event: message\nid: ');
+const SSE_DATA = Buffer.from('\ndata: ');
+const META_OFFSET = Buffer.from(',"offset":');
+const META_TIMESTAMP = Buffer.from(',"timestamp":');
+const META_KEY = Buffer.from(',"key":');
+const NULL = Buffer.from('null');
 
 /**
  * A message prepared once for the streams sharing it (per deserializer): its
@@ -95,6 +107,9 @@ export class StreamPipeline {
   /** The last topic seen and its JSON text: a stream reads few topics. */
   #topic = '';
   #topicJson = '""';
+  /** The last topic frameBytes() saw and its head (see #topicHead). */
+  #topicHeadOf = '';
+  #topicHeadBytes: Buffer | undefined;
   /** The last text #rawData made holds no line break (SSE: one `data:` line). */
   #oneLine = false;
   /** The shared entry whose ready-made frame the last frame() returned (see sharedChunk). */
@@ -102,6 +117,12 @@ export class StreamPipeline {
   #lastEntry: SharedMessage | undefined;
   /** Messages read but not sent (filtered out, undeserializable or unserializable). */
   skipped = 0;
+  /**
+   * Whether frameBytes() makes frames from the message's bytes: the raw path
+   * (see #raw). Other streams' frames need strings anyway (the object is
+   * serialized), and they are batched as strings.
+   */
+  readonly bytesFrames: boolean;
 
   constructor(options: PipelineOptions) {
     this.mode = options.mode;
@@ -113,6 +134,114 @@ export class StreamPipeline {
     this.#sharesCaches = options.filterer === null;
     this.#splice = options.filterer === null && options.deserializer === defaultDeserializer;
     this.#raw = this.#splice && options.filters.length === 0;
+    this.bytesFrames = this.#raw;
+  }
+
+  /**
+   * frame() written into `out` as bytes, for a stream reading on its own (no
+   * shared log). The usual message of the raw path (a plain JSON object, valid
+   * UTF-8, on one line) is framed from its own bytes: the id and `_kafka` are
+   * written around a copy of them, the same bytes frame() would give encoded
+   * as UTF-8. Anything else is frame()'s text, encoded. False: skipped.
+   */
+  frameBytes(message: KafkaMessage, positions: PositionTracker, out: ByteBatch): boolean {
+    const value = message.value;
+    if (
+      this.#raw &&
+      value !== null &&
+      value !== undefined &&
+      scanJson(value) === SCAN_PLAIN_OBJECT &&
+      // Valid JSON holds CR and LF only as spaces between tokens; they would
+      // split an SSE data line, and an NDJSON line takes the deserializer's path.
+      value.indexOf(10) === -1 &&
+      value.indexOf(13) === -1 &&
+      // Invalid sequences become U+FFFD in frame()'s text: those bytes cannot be sent as they are.
+      isUtf8(value)
+    ) {
+      // The plain object's closing brace, and whether it has members (see spliceMeta).
+      let close = value.length - 1;
+      while (value[close] !== 125) close--;
+      let i = close - 1;
+      while (i > 0 && isJsonSpace(value[i] as number)) i--;
+      const topicHead = this.#topicHead(message.topic);
+      const key = message.key;
+      const keyJson = key === undefined || key === null ? undefined : JSON.stringify(key.toString());
+      const sse = this.mode === 'sse';
+      out.room(
+        (sse ? SSE_HEAD.length + positions.idBytesBound() + SSE_DATA.length : 0) +
+          value.length +
+          1 +
+          topicHead.length +
+          3 * 24 +
+          META_TIMESTAMP.length +
+          META_OFFSET.length +
+          META_KEY.length +
+          (keyJson === undefined ? 4 : 3 * keyJson.length) +
+          4,
+      );
+      const buf = out.buf;
+      let at = out.end;
+      if (sse) {
+        buf.set(SSE_HEAD, at);
+        at = positions.writeId(buf, at + SSE_HEAD.length);
+        buf.set(SSE_DATA, at);
+        at += SSE_DATA.length;
+      }
+      // The whole value, then what follows its closing brace written over the brace and after.
+      buf.set(value, at);
+      at += close;
+      if (value[i] !== 123) buf[at++] = 44; // ,
+      buf.set(topicHead, at);
+      at = writeInt(buf, at + topicHead.length, message.partition);
+      buf.set(META_OFFSET, at);
+      at = writeInt(buf, at + META_OFFSET.length, message.offset);
+      if (message.timestamp !== undefined) {
+        buf.set(META_TIMESTAMP, at);
+        at = writeInt(buf, at + META_TIMESTAMP.length, message.timestamp);
+      }
+      buf.set(META_KEY, at);
+      at += META_KEY.length;
+      if (keyJson === undefined) {
+        buf.set(NULL, at);
+        at += NULL.length;
+      } else at += writeUtf8.call(buf, keyJson, at);
+      buf[at++] = 125; // } of _kafka
+      buf[at++] = 125; // } of the message
+      buf[at++] = 10;
+      if (sse) buf[at++] = 10;
+      out.end = at;
+      return true;
+    }
+    const frame = this.frame(message, positions);
+    if (frame === undefined) return false;
+    out.text(frame);
+    return true;
+  }
+
+  /** `"_kafka":{"topic":<topic>,"partition":` as bytes, kept for the last topic seen. */
+  #topicHead(topic: string): Buffer {
+    if (topic !== this.#topicHeadOf || this.#topicHeadBytes === undefined) {
+      this.#topicHeadOf = topic;
+      this.#topicHeadBytes = Buffer.from(`"_kafka":{"topic":${JSON.stringify(topic)},"partition":`);
+    }
+    return this.#topicHeadBytes;
+  }
+
+  /** The `_kafka` member's JSON for `message` (see kafkaMetaJson), the topic's JSON text kept from the last call. */
+  #metaJson(message: KafkaMessage): string {
+    const topic = message.topic;
+    if (topic !== this.#topic) {
+      this.#topic = topic;
+      this.#topicJson = JSON.stringify(topic);
+    }
+    const key = message.key;
+    return kafkaMetaJson(
+      this.#topicJson,
+      message.partition,
+      message.offset,
+      message.timestamp,
+      key === undefined || key === null ? null : key.toString(),
+    );
   }
 
   /**
@@ -174,22 +303,7 @@ export class StreamPipeline {
       );
       return null;
     }
-    const topic = message.topic;
-    if (topic !== this.#topic) {
-      this.#topic = topic;
-      this.#topicJson = JSON.stringify(topic);
-    }
-    const key = message.key;
-    return spliceMeta(
-      text,
-      kafkaMetaJson(
-        this.#topicJson,
-        message.partition,
-        message.offset,
-        message.timestamp,
-        key === undefined || key === null ? null : key.toString(),
-      ),
-    );
+    return spliceMeta(text, this.#metaJson(message));
   }
 
   #sharedFrame(shared: SharedMessage, positions: PositionTracker, inStep: boolean): string | undefined {

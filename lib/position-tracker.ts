@@ -1,9 +1,12 @@
 // The resume id of one stream: the next position of every partition it reads,
 // rendered incrementally so that an id costs one string join per event.
+import { writeInt } from './byte-batch.ts';
 import type { PartitionAssignment, ResolvedPosition } from './positions.ts';
 
 const TIMESTAMP_FIELD = '"timestamp":';
 const OFFSET_FIELD = '"offset":';
+const TIMESTAMP_FIELD_BYTES = Buffer.from(TIMESTAMP_FIELD);
+const OFFSET_FIELD_BYTES = Buffer.from(OFFSET_FIELD);
 
 function keyOf(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`;
@@ -30,6 +33,8 @@ export class PositionTracker {
   readonly #useTimestamps: boolean;
   #dirty = true;
   #cached = '';
+  /** The prefixes as UTF-8, for writeId(); made on its first call (a shared tail's readers never make them). */
+  #prefixBytes: Buffer[] | undefined;
 
   constructor(positions: readonly ResolvedPosition[], useTimestamps: boolean) {
     this.#useTimestamps = useTimestamps;
@@ -62,6 +67,7 @@ export class PositionTracker {
     this.#prefixes.push(prefixOf(p));
     this.#fields.push(this.#byTime(p) ? TIMESTAMP_FIELD : OFFSET_FIELD);
     this.#values.push(this.#byTime(p) ? (p.timestamp as number) : p.offset);
+    this.#prefixBytes?.push(Buffer.from(prefixOf(p)));
     this.#dirty = true;
   }
 
@@ -114,6 +120,40 @@ export class PositionTracker {
       this.#dirty = false;
     }
     return this.#cached;
+  }
+
+  /** At most how many bytes writeId() writes. */
+  idBytesBound(): number {
+    // Per partition: the prefix (3 bytes per UTF-16 unit at most), the field, a number, `}` and `,`.
+    let n = 2;
+    for (const prefix of this.#prefixes) n += 3 * prefix.length + 12 + 24 + 2;
+    return n;
+  }
+
+  /**
+   * Writes the id (the bytes of id() as UTF-8) into `buf` at `at`, which has
+   * room for idBytesBound() bytes; returns the index after it. No string is
+   * made: the prefixes are kept as bytes and the numbers written as digits.
+   */
+  writeId(buf: Buffer, at: number): number {
+    let prefixes = this.#prefixBytes;
+    if (prefixes === undefined) {
+      prefixes = this.#prefixes.map((prefix) => Buffer.from(prefix));
+      this.#prefixBytes = prefixes;
+    }
+    buf[at++] = 91; // [
+    for (let i = 0; i < prefixes.length; i++) {
+      if (i > 0) buf[at++] = 44; // ,
+      const prefix = prefixes[i] as Buffer;
+      buf.set(prefix, at);
+      at += prefix.length;
+      const field = this.#fields[i] === TIMESTAMP_FIELD ? TIMESTAMP_FIELD_BYTES : OFFSET_FIELD_BYTES;
+      buf.set(field, at);
+      at = writeInt(buf, at + field.length, this.#values[i] as number);
+      buf[at++] = 125; // }
+    }
+    buf[at++] = 93; // ]
+    return at;
   }
 
   /** The next offset of every assigned partition (whatever the id encodes). */

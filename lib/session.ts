@@ -113,17 +113,33 @@ export class StreamSession implements SourceSink {
     // Offsets only move forward: a message before the position was already
     // processed (a rewind can fetch it again) and is not sent twice.
     if (!this.#positions.advanceAt(index, message.offset, message.timestamp)) return;
-    const frame = this.#pipeline.frame(message, this.#positions, shared, inStep);
+    const pipeline = this.#pipeline;
+    if (shared === undefined && pipeline.bytesFrames) {
+      // Read on its own: the frame is written straight into the writer's bytes.
+      if (!pipeline.frameBytes(message, this.#positions, this.#writer.bytes())) {
+        this.#positionMoved = true;
+        return;
+      }
+      this.#sent(message);
+      this.#writer.framedBytes();
+      return;
+    }
+    const frame = pipeline.frame(message, this.#positions, shared, inStep);
     if (frame === undefined || this.#finished) {
       this.#positionMoved = true;
       return;
     }
+    this.#sent(message);
+    if (shared === undefined) this.#writer.framed(frame, true);
+    else this.#writer.framed(frame, false, this.#writer.wantsChunk ? pipeline.sharedChunk() : undefined);
+  }
+
+  /** Counts a message whose frame was queued. */
+  #sent(message: KafkaMessage): void {
     this.#positionMoved = false;
     this.#delivered++;
     const byTopic = this.#sentByTopic;
     if (byTopic !== undefined) byTopic.set(message.topic, (byTopic.get(message.topic) ?? 0) + 1);
-    if (shared === undefined) this.#writer.framed(frame, true);
-    else this.#writer.framed(frame, false, this.#writer.wantsChunk ? this.#pipeline.sharedChunk() : undefined);
   }
 
   flush(): void {

@@ -108,7 +108,7 @@ export function ndjsonControl(name: string, data: unknown): string {
 export const RAW_JSON: unique symbol = Symbol('kafka-sse-bridge.rawJson');
 
 /** JSON's whitespace: space, tab, LF, CR. */
-function isJsonSpace(c: number): boolean {
+export function isJsonSpace(c: number): boolean {
   return c === 32 || c === 9 || c === 10 || c === 13;
 }
 

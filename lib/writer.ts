@@ -2,6 +2,7 @@
 // (its head and the JSON errors before a stream are in http-response.ts).
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { ByteBatch } from './byte-batch.ts';
 import type { PublicError } from './errors.ts';
 import { chunkBody, directSocket, mergeHeaders, writeHead } from './http-response.ts';
 import { ndjsonControl, ndjsonLine, sseComment, sseEvent, sseMessage, sseRetry } from './sse-format.ts';
@@ -18,6 +19,9 @@ export type { StreamMode } from './types.ts';
  * message (0.74 vs 1.46 µs for 700-byte events, bench/pipeline-micro.ts).
  */
 const MAX_BATCH_CHARS = 96 * 1024;
+
+/** The same for frames written as bytes (see bytes()). */
+const MAX_BATCH_BYTES = 96 * 1024;
 
 /** Batches at least this long are encoded to a Buffer once, in JS, before writing. */
 const ENCODE_ONCE_CHARS = 16 * 1024;
@@ -62,6 +66,11 @@ export class StreamWriter {
   readonly #onIdle: (() => string | undefined) | undefined;
   readonly #contentType: string | undefined;
   #pending = '';
+  /**
+   * Pending bytes (see bytes()): while they hold anything, everything queued
+   * is appended to them, in order, and `#pending` stays empty.
+   */
+  #bytes: ByteBatch | undefined;
   /**
    * The pending text is exactly these shared frames, each as an HTTP/1.1
    * chunk (see framed): written to the socket as they are.
@@ -129,8 +138,8 @@ export class StreamWriter {
     // Chunks written to the socket itself make it, not the response, emit 'drain'.
     this.#socket?.on('drain', this.#handleDrain);
     if (this.mode === 'sse') {
-      this.#pending += ':ok\n\n';
-      if (retryMs !== null) this.#pending += sseRetry(retryMs);
+      this.#queueText(':ok\n\n');
+      if (retryMs !== null) this.#queueText(sseRetry(retryMs));
     }
     this.flush();
     this.#scheduleHeartbeat();
@@ -138,8 +147,7 @@ export class StreamWriter {
 
   /** Queues a message event (SSE) or line (NDJSON). `id` is a PositionTracker id (see sseMessage). */
   message(data: string, id: string): void {
-    this.#pendingChunks = undefined;
-    this.#pending += this.mode === 'sse' ? sseMessage(data, id) : ndjsonLine(data);
+    this.#queueText(this.mode === 'sse' ? sseMessage(data, id) : ndjsonLine(data));
     this.eventsWritten++;
     this.#afterQueue();
   }
@@ -151,13 +159,38 @@ export class StreamWriter {
    * its batch (a shared tail's reader).
    */
   framed(frame: string, scheduleFlush = false, chunk?: Buffer): void {
-    if (chunk === undefined) this.#pendingChunks = undefined;
-    else if (this.#pending === '') this.#pendingChunks = [chunk];
-    else this.#pendingChunks?.push(chunk);
-    this.#pending += frame;
+    if (this.#bytes !== undefined && this.#bytes.length > 0) this.#bytes.text(frame);
+    else {
+      if (chunk === undefined) this.#pendingChunks = undefined;
+      else if (this.#pending === '') this.#pendingChunks = [chunk];
+      else this.#pendingChunks?.push(chunk);
+      this.#pending += frame;
+    }
     this.eventsWritten++;
     if (scheduleFlush) this.#afterQueue();
-    else if (this.#pending.length >= MAX_BATCH_CHARS) this.flush();
+    else if (this.#batchFull()) this.flush();
+  }
+
+  /**
+   * The bytes to write the next event into (see StreamPipeline.frameBytes);
+   * pending text is moved into them first, so events keep their order. Call
+   * framedBytes() after writing one.
+   */
+  bytes(): ByteBatch {
+    const bytes = this.#bytes ?? new ByteBatch();
+    this.#bytes = bytes;
+    if (this.#pending !== '') {
+      bytes.text(this.#pending);
+      this.#pending = '';
+      this.#pendingChunks = undefined;
+    }
+    return bytes;
+  }
+
+  /** One event was written into bytes(): it is written right after this turn of the event loop, as framed() with `scheduleFlush`. */
+  framedBytes(): void {
+    this.eventsWritten++;
+    this.#afterQueue();
   }
 
   /**
@@ -165,8 +198,7 @@ export class StreamWriter {
    * `{"$kafkaSse":"<name>","data":…}`, which no message line can imitate (see ndjsonControl).
    */
   control(name: string, data: unknown): void {
-    this.#pendingChunks = undefined;
-    this.#pending += this.mode === 'sse' ? sseEvent(name, JSON.stringify(data)) : ndjsonControl(name, data);
+    this.#queueText(this.mode === 'sse' ? sseEvent(name, JSON.stringify(data)) : ndjsonControl(name, data));
     this.eventsWritten++;
     this.#afterQueue();
   }
@@ -184,13 +216,22 @@ export class StreamWriter {
    * once for every stream of the tail (see flush).
    */
   get wantsChunk(): boolean {
-    return this.#pending === '' || this.#pendingChunks !== undefined;
+    return (
+      (this.#pending === '' || this.#pendingChunks !== undefined) &&
+      !(this.#bytes !== undefined && this.#bytes.length > 0)
+    );
   }
 
   /** Writes what is pending now. Returns false when the socket is full. */
   flush(): boolean {
     this.#flushScheduled = false;
-    if (this.#ended || this.#pending === '') return !this.#full;
+    if (this.#ended) return !this.#full;
+    const pendingBytes = this.#bytes;
+    if (pendingBytes !== undefined && pendingBytes.length > 0) {
+      this.#lastWrite = Date.now();
+      return this.#write(pendingBytes.take());
+    }
+    if (this.#pending === '') return !this.#full;
     const chunk = this.#pending;
     const shared = this.#pendingChunks;
     this.#pending = '';
@@ -202,22 +243,16 @@ export class StreamWriter {
     // write(string) encoding it again and chunked encoding measuring it once
     // more, were 9-12% of a replay's CPU. A live event's small chunk goes as
     // a string, which the socket encodes natively without a JS allocation.
-    let bytes: number;
-    let ok: boolean;
-    if (shared !== undefined && shared.length === 1) {
-      // One shared frame: its bytes, a view of the chunk the tail encoded once
-      // (an HTTP/2 stream's write of a string encodes it again: ~1 µs of ~9.5).
-      const body = chunkBody(shared[0] as Buffer);
-      bytes = body.length;
-      ok = this.#res.write(body);
-    } else if (chunk.length >= ENCODE_ONCE_CHARS) {
-      const buffer = Buffer.from(chunk, 'utf8');
-      bytes = buffer.length;
-      ok = this.#res.write(buffer);
-    } else {
-      bytes = Buffer.byteLength(chunk);
-      ok = this.#res.write(chunk);
-    }
+    // One shared frame: its bytes, a view of the chunk the tail encoded once
+    // (an HTTP/2 stream's write of a string encodes it again: ~1 µs of ~9.5).
+    if (shared !== undefined && shared.length === 1) return this.#write(chunkBody(shared[0] as Buffer));
+    if (chunk.length >= ENCODE_ONCE_CHARS) return this.#write(Buffer.from(chunk, 'utf8'));
+    return this.#write(chunk, Buffer.byteLength(chunk));
+  }
+
+  /** Writes to the response (`bytes`: the UTF-8 length of a string). Returns false when the socket is full. */
+  #write(body: Buffer | string, bytes = (body as Buffer).length): boolean {
+    const ok = this.#res.write(body);
     this.bytesWritten += bytes;
     this.#onFlush?.(bytes);
     // Frameworks' compression middleware (e.g. Express's) buffers until told to flush.
@@ -277,13 +312,30 @@ export class StreamWriter {
     this.#ended = true;
     this.#pending = '';
     this.#pendingChunks = undefined;
+    this.#bytes = undefined;
     this.#stopHeartbeat();
     this.#res.off('drain', this.#handleDrain);
     this.#socket?.off('drain', this.#handleDrain);
   }
 
+  /** Queues text that is no shared frame, after whatever is pending. */
+  #queueText(text: string): void {
+    if (this.#bytes !== undefined && this.#bytes.length > 0) this.#bytes.text(text);
+    else {
+      this.#pendingChunks = undefined;
+      this.#pending += text;
+    }
+  }
+
+  /** Whether what is pending should be written now, not at the end of the turn. */
+  #batchFull(): boolean {
+    return (
+      this.#pending.length >= MAX_BATCH_CHARS || (this.#bytes !== undefined && this.#bytes.length >= MAX_BATCH_BYTES)
+    );
+  }
+
   #afterQueue(): void {
-    if (this.#pending.length >= MAX_BATCH_CHARS) {
+    if (this.#batchFull()) {
       this.flush();
     } else if (!this.#flushScheduled) {
       this.#flushScheduled = true;
@@ -312,8 +364,7 @@ export class StreamWriter {
           // SSE: a comment, ignored by clients, unless the stream has a moved
           // resume position to report. NDJSON: an empty line, which NDJSON readers skip.
           const position = this.mode === 'sse' ? this.#onIdle?.() : undefined;
-          this.#pendingChunks = undefined;
-          this.#pending += position ?? (this.mode === 'sse' ? sseComment() : '\n');
+          this.#queueText(position ?? (this.mode === 'sse' ? sseComment() : '\n'));
           this.flush();
         }
         this.#scheduleHeartbeat();

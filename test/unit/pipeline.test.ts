@@ -3,6 +3,7 @@
 // write exactly the bytes the deserializer's path writes, on every source.
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { ByteBatch } from '../../lib/byte-batch.ts';
 import { defaultDeserializer } from '../../lib/deserializer.ts';
 import { compileFilter } from '../../lib/filters.ts';
 import { type SharedMessage, StreamPipeline } from '../../lib/pipeline.ts';
@@ -174,5 +175,118 @@ describe('StreamPipeline: frames made from the text', () => {
     const data = '{"a":1,"_kafka":{"topic":"pipe.topic-1","partition":2,"offset":41,"timestamp":1,"key":null}}';
     assert.equal(line, `${data}\n`);
     assert.equal(entry.grown, data.length + frame.length + line.length);
+  });
+});
+
+describe('StreamPipeline: frames written as bytes (a stream reading on its own)', () => {
+  /** Bytes as producers send them: the payloads above, or any bytes (invalid UTF-8 included). */
+  const bytes = fc.oneof(
+    payload.map((v) => (v === null ? null : Buffer.from(v))),
+    // Plain objects, compact or with spaces and tabs (no line break): framed from their bytes.
+    fc
+      .tuple(fc.dictionary(fc.string(), fc.jsonValue()), fc.constantFrom('', ' ', '\t', '  '))
+      .map(([o, sp]) => Buffer.from(`${sp}${JSON.stringify(o, null, sp).replace(/\n/g, sp)}${sp}`)),
+    fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)),
+    fc
+      .tuple(fc.dictionary(fc.string(), fc.jsonValue()), fc.uint8Array({ minLength: 1, maxLength: 4 }))
+      .map(([o, b]) => {
+        // Raw bytes inside a string of a plain object: invalid UTF-8 is U+FFFD in the text.
+        const text = JSON.stringify({ ...o, s: 'x' });
+        const at = text.lastIndexOf('x');
+        return Buffer.concat([
+          Buffer.from(text.slice(0, at)),
+          Buffer.from(b.map((c) => c | 0x80)),
+          Buffer.from(text.slice(at + 1)),
+        ]);
+      }),
+  );
+  const topic = fc.oneof(
+    fc.constant('pipe.topic-1'),
+    fc.string({ minLength: 1, maxLength: 8 }),
+    fc.constant('tópico-ü'),
+  );
+  const ts = fc.oneof(timestamp, fc.constant(-1));
+
+  function raw(value: Buffer | null, t: string, k: Buffer | string | null, stamp: number | undefined, offset: number) {
+    return {
+      topic: t,
+      partition: 2,
+      offset,
+      value,
+      size: value?.length ?? 0,
+      key: k,
+      timestamp: stamp,
+    } as unknown as KafkaMessage;
+  }
+
+  for (const mode of ['sse', 'ndjson'] as const) {
+    it(`${mode}: writes what frame() gives, as UTF-8, for any bytes, key, topic, timestamp and id`, () => {
+      fc.assert(
+        fc.property(bytes, topic, key, ts, fc.nat(), fc.boolean(), (value, t, k, stamp, offset, byTime) => {
+          const m = raw(value, t, k, stamp, offset);
+          const starts = [
+            { topic: t, partition: 2, offset, timestamp: 5 },
+            { topic: 'other', partition: 0, offset: 7 },
+          ];
+          const pos = new PositionTracker(starts as never, byTime);
+          pos.advanceAt(0, offset, stamp);
+          const want = pipeline(mode).frame(m, pos);
+          const out = new ByteBatch();
+          out.text('before|');
+          const p = pipeline(mode);
+          assert.equal(p.frameBytes(m, pos, out), want !== undefined);
+          assert.equal(p.skipped, want === undefined ? 1 : 0);
+          assert.equal(out.take().toString('latin1'), Buffer.from(`before|${want ?? ''}`).toString('latin1'));
+        }),
+        { numRuns: 3000 },
+      );
+    });
+  }
+
+  it('frames a plain object from its bytes: the id, the payload as it came and _kafka after its last member', () => {
+    const m = raw(Buffer.from('{"a":"é",\t"b":[1,{}]} \t'), 'pipe.topic-1', Buffer.from('k"1'), 1700000000123, 41);
+    const pos = positions();
+    const out = new ByteBatch();
+    assert.equal(pipeline('sse').frameBytes(m, pos, out), true);
+    assert.equal(
+      out.take().toString(),
+      'event: message\nid: [{"topic":"pipe.topic-1","partition":2,"offset":42}]\n' +
+        'data: {"a":"é",\t"b":[1,{}],"_kafka":{"topic":"pipe.topic-1","partition":2,"offset":41,' +
+        '"timestamp":1700000000123,"key":"k\\"1"}}\n\n',
+    );
+    const empty = raw(Buffer.from('{ }'), 'pipe.topic-1', null, undefined, 41);
+    assert.equal(pipeline('ndjson').frameBytes(empty, pos, out), true);
+    assert.equal(out.take().toString(), '{ "_kafka":{"topic":"pipe.topic-1","partition":2,"offset":41,"key":null}}\n');
+  });
+
+  it('sends invalid UTF-8 as U+FFFD, as the text path does, never the bytes as they came', () => {
+    const m = raw(
+      Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d]),
+      'pipe.topic-1',
+      null,
+      undefined,
+      41,
+    );
+    const out = new ByteBatch();
+    assert.equal(pipeline('ndjson').frameBytes(m, positions(), out), true);
+    assert.equal(
+      out.take().toString('hex'),
+      Buffer.from('{"a":"\ufffd","_kafka":{"topic":"pipe.topic-1","partition":2,"offset":41,"key":null}}\n').toString(
+        'hex',
+      ),
+    );
+  });
+
+  it('skips invalid JSON, counted and logged', () => {
+    const log: Logged[] = [];
+    const p = pipeline('sse', log);
+    const out = new ByteBatch();
+    assert.equal(p.frameBytes(raw(Buffer.from('{"a":1'), 't', null, undefined, 1), positions(), out), false);
+    assert.equal(out.length, 0);
+    assert.equal(p.skipped, 1);
+    assert.deepEqual(
+      log.map((l) => l.msg),
+      ['message skipped: the deserializer failed'],
+    );
   });
 });

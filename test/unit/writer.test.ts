@@ -344,6 +344,47 @@ describe('response', () => {
     });
   });
 
+  describe('StreamWriter, frames written as bytes', () => {
+    it('keeps the order of text and bytes queued in one tick, sends them as one chunk, and counts them', async () => {
+      const { writer, client, flushed } = await connect('sse', { open: {} });
+      await client.until((x) => x.chunks.length >= 1);
+      writer.control('lost', { lost: 1 });
+      writer.bytes().text('event: message\nid: 1\ndata: {"é":1}\n\n');
+      writer.framedBytes();
+      writer.control('lost', { lost: 2 });
+      writer.framed('event: message\nid: 2\ndata: {}\n\n');
+      writer.bytes().text('event: message\nid: 3\ndata: {}\n\n');
+      writer.framedBytes();
+      const r = await client.until((x) => x.chunks.length >= 2);
+      await sleep(20);
+      assert.equal(client.received.chunks.length, 2, 'one chunk');
+      assert.equal(
+        r.chunks[1],
+        'event: lost\ndata: {"lost":1}\n\n' +
+          'event: message\nid: 1\ndata: {"é":1}\n\n' +
+          'event: lost\ndata: {"lost":2}\n\n' +
+          'event: message\nid: 2\ndata: {}\n\n' +
+          'event: message\nid: 3\ndata: {}\n\n',
+      );
+      assert.equal(writer.eventsWritten, 5);
+      assert.equal(flushed.at(-1), Buffer.byteLength(r.chunks[1] as string));
+    });
+
+    it('writes at once when the bytes pending pass the batch size, the rest at the end of the tick', async () => {
+      const { writer, client } = await connect('ndjson', { open: {} });
+      const line = `{"x":"${'x'.repeat(1000)}"}\n`;
+      for (let i = 0; i < 200; i++) {
+        writer.bytes().text(line);
+        writer.framedBytes();
+      }
+      assert.ok(writer.bytesWritten >= 96 * 1024, `written before the tick ended: ${writer.bytesWritten}`);
+      assert.ok(writer.bytesWritten < 200 * line.length, 'the rest waits for the end of the tick');
+      const r = await client.until((x) => x.chunks.reduce((n, c) => n + c.length, 0) >= 200 * line.length);
+      assert.equal(r.chunks.length, 3, 'two full batches and the rest');
+      assert.equal(r.chunks.join(''), line.repeat(200));
+    });
+  });
+
   describe('StreamWriter, heartbeats', () => {
     it('writes a comment after heartbeatMs of silence, and again after each silence', async () => {
       const { client } = await connect('sse', { open: {}, heartbeatMs: 40 });
