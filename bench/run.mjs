@@ -28,6 +28,8 @@
 //                           full run, bench/results/tmp/last for a quick, partial or experimental one)
 //   --label=<text>          a note stored with the results
 //   --report-only           only rewrite RESULTS.md and chart.* from --out's results.json
+//   --loadgen=go|node       the HTTP/1.1 live streams' load generator: Go (bench/loadgen-go,
+//                           built by npm run bench when Go is installed; the default then) or Node
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -35,7 +37,7 @@ import path from 'node:path';
 import { writeChart } from './lib/chart.mjs';
 import { BROKERS, Histogram, machine, median, ProcSampler, procStats, pssKb, round, sleep } from './lib/common.mjs';
 import { closeAdmin, createTopic, deleteTopic, highWatermark, listTopics } from './lib/kafka-admin.mjs';
-import { BENCH_DIR, killAll, node } from './lib/proc.mjs';
+import { BENCH_DIR, Child, killAll, node } from './lib/proc.mjs';
 import { writeReport } from './lib/report.mjs';
 import { parseContender, VARIANTS } from './variants.mjs';
 
@@ -119,6 +121,26 @@ const REPLAY_PARTITIONS = String(argv['replay-partitions'] ?? '1,6')
   .map(Number);
 
 /** Sizes. The full run uses the sizes of issue 5; --quick is for development only. */
+/** The Go load generator, when built (scripts/bench.mjs) and not turned off. */
+const GO_LOADGEN = path.join(BENCH_DIR, '.bin', 'loadgen-go');
+const USE_GO_LOADGEN = argv.loadgen !== 'node' && fs.existsSync(GO_LOADGEN);
+if (argv.loadgen === 'go' && !USE_GO_LOADGEN) throw new Error(`--loadgen=go: ${GO_LOADGEN} is not built (needs Go)`);
+
+/**
+ * One load-generator process holding `args.connections` streams: the Go one
+ * for HTTP/1.1 live streams when it is built (one OS thread, GOMAXPROCS=1),
+ * else bench/loadgen.mjs. Both speak the same JSON lines.
+ */
+function loadgen(args) {
+  if (USE_GO_LOADGEN && !args.h2 && args.mode === 'live') {
+    return new Child(GO_LOADGEN, [JSON.stringify({ ...args, batchMs: S.loadgenBatchMs })], {
+      raiseLimits: true,
+      env: { GOMAXPROCS: '1' },
+    });
+  }
+  return node('loadgen.mjs', [JSON.stringify(args)], { raiseLimits: true });
+}
+
 const S = {
   replayMessages: Number(argv['replay-messages'] ?? (QUICK ? 50_000 : 200_000)),
   messageBytes: 600,
@@ -135,6 +157,12 @@ const S = {
   clientsSeconds: Number(argv['clients-seconds'] ?? (QUICK ? 8 : 20)),
   /** Streams per load-generator process (bench/loadgen.mjs); kcat's client processes hold 250 each. */
   clientsPerProcess: 2500,
+  /**
+   * The Go load generator's wake batching (bench/loadgen-go, batchMs): at
+   * 10,000 clients it took its CPU from 67.8% to 53.7% of a core; latencies
+   * are stamped after the wait, so they can only be overstated, by ≤ 5 ms.
+   */
+  loadgenBatchMs: 5,
   kcatClientsPerProcess: 250,
   clientsGraceS: QUICK ? 3 : 5,
   rampPerSec: Number(argv['ramp-per-sec'] ?? 1000),
@@ -732,20 +760,14 @@ async function manyClientsLoadgen(contender, topic, n, { h2 = false, rate, perPr
   for (let i = 0; i < procs; i++) {
     const connections = Math.floor(n / procs) + (i < n % procs ? 1 : 0);
     gens.push(
-      node(
-        'loadgen.mjs',
-        [
-          JSON.stringify({
-            mode: 'live',
-            url: streamUrl(server, { topic }),
-            connections,
-            rampPerSec: ramp / procs,
-            h2,
-            streamsPerSession: S.h2StreamsPerSession,
-          }),
-        ],
-        { raiseLimits: true },
-      ),
+      loadgen({
+        mode: 'live',
+        url: streamUrl(server, { topic }),
+        connections,
+        rampPerSec: ramp / procs,
+        h2,
+        streamsPerSession: S.h2StreamsPerSession,
+      }),
     );
   }
   const connectTimeout = 30_000 + (n / ramp) * 1000;
@@ -784,6 +806,7 @@ async function manyClientsLoadgen(contender, topic, n, { h2 = false, rate, perPr
     clients: n,
     http: h2 ? 'h2c' : 'http/1.1',
     loadgenProcesses: procs,
+    loadgen: USE_GO_LOADGEN && !h2 ? 'go' : 'node',
     sessions: h2 ? reports.reduce((a, r) => a + (r instanceof Error ? 0 : r.sessions), 0) : null,
     produced: done.produced,
     connectSeconds: round(connectSeconds, 1),
@@ -806,6 +829,21 @@ async function manyClientsLoadgen(contender, topic, n, { h2 = false, rate, perPr
     cpuPct: res.cpuPct,
     usPerDelivery: delivered ? round((1e6 * res.cpuS) / delivered, 2) : null,
     loadgenCpuPct: genRes.cpuPct,
+    // The Go load generator's own split (getrusage at its report): the kernel's share is most of it.
+    loadgenSystemCpuS: reports.some((r) => !(r instanceof Error) && r.systemCpuS !== undefined)
+      ? round(
+          reports.reduce((a, r) => a + (r instanceof Error ? 0 : (r.systemCpuS ?? 0)), 0),
+          2,
+        )
+      : undefined,
+    loadgenReads: reports.reduce((a, r) => a + (r instanceof Error ? 0 : (r.reads ?? 0)), 0) || undefined,
+    loadgenEpollWaits: reports.reduce((a, r) => a + (r instanceof Error ? 0 : (r.epollWaits ?? 0)), 0) || undefined,
+    loadgenUserCpuS: reports.some((r) => !(r instanceof Error) && r.userCpuS !== undefined)
+      ? round(
+          reports.reduce((a, r) => a + (r instanceof Error ? 0 : (r.userCpuS ?? 0)), 0),
+          2,
+        )
+      : undefined,
     loadgenUsPerDelivery: delivered ? round((1e6 * genRes.cpuS) / delivered, 2) : null,
     brokerCpuPct: brokerRes?.cpuPct ?? null,
     serverAlive,

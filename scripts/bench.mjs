@@ -4,12 +4,13 @@
 // bench/RESULTS.md, bench/results.json and bench/chart.{svg,png} (the PNG is
 // drawn in Node: no renderer to install). Never part of `npm test`.
 //
-//   npm run bench [-- --quick] [-- --no-h2]
+//   npm run bench [-- --quick] [-- --no-h2] [-- --loadgen=node]
 //       [-- --scenario=replay,live,live10k,clients,clients-h2,connect,ttfe] [-- --contenders=…]
 //
 // Before running: builds dist/ (what is measured), installs the predecessor
 // into bench/node_modules when missing (bench/package.json; its node-rdkafka
-// builds librdkafka, a few minutes the first time), checks for kcat, and
+// builds librdkafka, a few minutes the first time), builds the Go load
+// generator when Go is installed (bench/loadgen-go), checks for kcat, and
 // checks that the broker answers (the local one of
 // scripts/kafka.mjs is started if nothing does, and stopped afterwards only
 // if this run started it). Other options are passed to bench/run.mjs; see there.
@@ -64,6 +65,17 @@ async function main() {
   if (!fs.existsSync(path.join(BENCH, 'node_modules', 'kafka-sse', 'package.json'))) {
     console.log('bench: installing the predecessor (kafka-sse 0.4.2) into bench/node_modules; librdkafka builds once');
     run('npm', ['install', '--no-audit', '--no-fund'], { cwd: BENCH });
+  }
+  // The Go load generator (bench/loadgen-go): built when Go is installed; without it the Node one runs.
+  if (has('go') && !args.includes('--loadgen=node')) {
+    try {
+      run('go', ['build', '-o', path.join(BENCH, '.bin', 'loadgen-go'), '.'], {
+        cwd: path.join(BENCH, 'loadgen-go'),
+        env: { ...process.env, GOFLAGS: '-mod=mod', GOTOOLCHAIN: 'local' },
+      });
+    } catch (err) {
+      console.warn(`bench: WARNING: the Go load generator did not build (${err.message}); the Node one runs`);
+    }
   }
   if (!has('kcat')) {
     throw new Error('kcat is missing: the floor needs it (Debian/Ubuntu: apt-get install -y kcat)');

@@ -98,7 +98,7 @@ export function targets(r, key = 'bridge') {
     const floor = r[sk].contenders?.floor?.find((x) => x.clients === maxN && x.usPerDelivery !== undefined);
     add(
       `${label}: server ≤ 40% of a core, ≤ 4 µs per delivery`,
-      `${fmt(row.cpuPct)}%, ${fmt(row.usPerDelivery, 2)} µs (load generators ${fmt(row.loadgenCpuPct)}%)` +
+      `${fmt(row.cpuPct)}%, ${fmt(row.usPerDelivery, 2)} µs (load generators${row.loadgen === 'go' ? ', Go,' : ''} ${fmt(row.loadgenCpuPct)}%)` +
         (floor ? `; socket floor ${fmt(floor.cpuPct)}%, ${fmt(floor.usPerDelivery, 2)} µs` : ''),
       row.cpuPct <= 40 && row.usPerDelivery <= 4,
     );
@@ -107,6 +107,11 @@ export function targets(r, key = 'bridge') {
       `${fmt(row.idleKbPerClient)} KB idle, ${fmt(row.peakKbPerClient)} KB peak` +
         (floor ? `; socket floor ${fmt(floor.idleKbPerClient)} KB idle` : ''),
       row.idleKbPerClient <= 16 && row.peakKbPerClient <= 30,
+    );
+    add(
+      `${label}: the load generators cost less than the server`,
+      `${fmt(row.loadgenCpuPct)}% (${int(row.loadgenProcesses)} ${row.loadgen === 'go' ? 'Go' : 'Node'} processes) vs ${fmt(row.cpuPct)}% of a core`,
+      row.loadgenCpuPct < row.cpuPct,
     );
   }
   const conn = r.connect?.contenders?.[key];
@@ -166,7 +171,9 @@ const clientsTable = (r, sk, keys) => {
         fmt(x.peakKbPerClient),
         `${fmt(x.idleRssMb)} / ${fmt(x.peakRssMb)}`,
         int(x.threads),
-        x.loadgenCpuPct === undefined ? '–' : `${fmt(x.loadgenCpuPct)} (${int(x.loadgenProcesses)} proc.)`,
+        x.loadgenCpuPct === undefined
+          ? '–'
+          : `${fmt(x.loadgenCpuPct)} (${int(x.loadgenProcesses)} ${x.loadgen === 'go' ? 'Go' : 'Node'} proc.)`,
         fmt(x.brokerCpuPct),
       ]);
     }

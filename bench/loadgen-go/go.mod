@@ -1,0 +1,3 @@
+module kafka-sse-bridge/bench/loadgen-go
+
+go 1.22
