@@ -17,8 +17,14 @@ export class ConsumerSource implements StreamSource {
   readonly #consumer: BridgeConsumer;
   readonly #starts: readonly TopicPartitionOffset[];
   readonly #log: Logger;
-  /** Partition key → index in the stream's positions (the order of `starts`). */
-  readonly #index = new Map<string, number>();
+  /**
+   * Topic → partition → index in the stream's positions (the order of
+   * `starts`): a message's index without building a key for it, which was a
+   * string and a map lookup per message.
+   */
+  readonly #byTopic = new Map<string, number[]>();
+  #lastTopic = '';
+  #lastTopicIndex: number[] | undefined;
   #sink: SourceSink | undefined;
   #blocked = false;
   #closed = false;
@@ -32,7 +38,14 @@ export class ConsumerSource implements StreamSource {
     this.#consumer = consumer;
     this.#starts = starts;
     this.#log = log;
-    for (const [i, p] of starts.entries()) this.#index.set(`${p.topic}\u0000${p.partition}`, i);
+    for (const [i, p] of starts.entries()) {
+      let partitions = this.#byTopic.get(p.topic);
+      if (partitions === undefined) {
+        partitions = [];
+        this.#byTopic.set(p.topic, partitions);
+      }
+      partitions[p.partition] = i;
+    }
   }
 
   start(sink: SourceSink, positions: PositionTracker): void {
@@ -94,22 +107,35 @@ export class ConsumerSource implements StreamSource {
   #onMessage(message: KafkaMessage): void {
     const sink = this.#sink;
     if (this.#closed || sink === undefined) return;
-    const key = `${message.topic}\u0000${message.partition}`;
-    if (this.#blocked || this.#rewinds.size > 0) {
-      const rewind = this.#rewinds.get(key);
-      if (this.#blocked) {
-        if (!rewind)
-          this.#rewinds.set(key, { topic: message.topic, partition: message.partition, offset: message.offset });
-        return;
-      }
-      if (rewind) {
-        // Messages past the rewind point were already taken before the pause: they come again after it.
-        if (message.offset !== rewind.offset) return;
-        this.#rewinds.delete(key);
-      }
+    if (!this.#blocked && this.#rewinds.size === 0) {
+      const index = this.#indexOf(message.topic, message.partition);
+      if (index !== undefined) sink.deliver(message, index);
+      return;
     }
-    const index = this.#index.get(key);
+    const key = `${message.topic}\u0000${message.partition}`;
+    const rewind = this.#rewinds.get(key);
+    if (this.#blocked) {
+      if (!rewind)
+        this.#rewinds.set(key, { topic: message.topic, partition: message.partition, offset: message.offset });
+      return;
+    }
+    if (rewind) {
+      // Messages past the rewind point were already taken before the pause: they come again after it.
+      if (message.offset !== rewind.offset) return;
+      this.#rewinds.delete(key);
+    }
+    const index = this.#indexOf(message.topic, message.partition);
     if (index !== undefined) sink.deliver(message, index);
+  }
+
+  /** The index in the stream's positions of a partition, undefined for one not read. */
+  #indexOf(topic: string, partition: number): number | undefined {
+    if (topic !== this.#lastTopic || this.#lastTopicIndex === undefined) {
+      this.#lastTopic = topic;
+      this.#lastTopicIndex = this.#byTopic.get(topic);
+      if (this.#lastTopicIndex === undefined) return undefined;
+    }
+    return this.#lastTopicIndex[partition];
   }
 
   /**
