@@ -38,7 +38,9 @@ export class ByteBatch {
   /** Where the pending bytes start and end in `buf`. */
   start = 0;
   end = 0;
+  /** The sizes of the last two batches taken: a slab is sized from the larger. */
   #lastBatch = 0;
+  #batchBefore = 0;
 
   /** Pending bytes. */
   get length(): number {
@@ -49,7 +51,10 @@ export class ByteBatch {
   room(n: number): void {
     if (this.end + n <= this.buf.length) return;
     const pending = this.end - this.start;
-    const sized = Math.min(MAX_SLAB, Math.max(MIN_SLAB, 2 * this.#lastBatch));
+    // From the larger of the last two batches: a replay's batches alternate
+    // between full ones and the rest of a turn, and a slab sized from a short
+    // one was grown (copied) within the next.
+    const sized = Math.min(MAX_SLAB, Math.max(MIN_SLAB, 2 * Math.max(this.#lastBatch, this.#batchBefore)));
     const size = Math.max(sized, 2 * pending, pending + n);
     const next = Buffer.allocUnsafe(size);
     if (pending > 0) this.buf.copy(next, 0, this.start, this.end);
@@ -68,6 +73,7 @@ export class ByteBatch {
   /** The pending bytes (a view of the slab), no longer pending. */
   take(): Buffer {
     const piece = this.buf.subarray(this.start, this.end);
+    this.#batchBefore = this.#lastBatch;
     this.#lastBatch = piece.length;
     this.start = this.end;
     // The rest of the slab is kept for the next batch if one like this fits

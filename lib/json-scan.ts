@@ -51,6 +51,15 @@ let escaped = false;
 function scanString(b: Uint8Array, i: number, n: number): number {
   escaped = false;
   for (;;) {
+    // Four bytes a step while all four are plain (one branch instead of four), then one at a time.
+    while (
+      i + 4 <= n &&
+      (PLAIN[b[i] as number] as number) &
+        (PLAIN[b[i + 1] as number] as number) &
+        (PLAIN[b[i + 2] as number] as number) &
+        (PLAIN[b[i + 3] as number] as number)
+    )
+      i += 4;
     while (i < n && PLAIN[b[i] as number] === 1) i++;
     if (i >= n) return -1;
     const c = b[i++] as number;
