@@ -54,10 +54,14 @@ time('defaultDeserializer', (msgs) => {
   for (const m of msgs) sink += defaultDeserializer(m) ? 1 : 0;
 });
 /**
- * Frames every message as a private consumer's stream does (default options),
- * calling `take` with each frame.
+ * Runs every message through a private consumer's stream pipeline (default
+ * options), calling `each` with the pipeline, the advanced positions and the message.
  */
-function frames(mode: 'sse' | 'ndjson', msgs: KafkaMessage[], take: (frame: string) => void): void {
+function stream(
+  mode: 'sse' | 'ndjson',
+  msgs: KafkaMessage[],
+  each: (p: StreamPipeline, pos: PositionTracker, m: KafkaMessage) => void,
+): void {
   const p = new StreamPipeline({
     mode,
     deserializer: defaultDeserializer,
@@ -69,28 +73,23 @@ function frames(mode: 'sse' | 'ndjson', msgs: KafkaMessage[], take: (frame: stri
   const pos = new PositionTracker([{ topic: 'bench-topic', partition: 0, offset: 0 } as never], false);
   for (const m of msgs) {
     pos.advanceAt(0, m.offset, m.timestamp);
-    take(p.frame(m, pos) ?? '');
+    each(p, pos, m);
   }
+}
+
+/** Frames every message as text, calling `take` with each frame. */
+function frames(mode: 'sse' | 'ndjson', msgs: KafkaMessage[], take: (frame: string) => void): void {
+  stream(mode, msgs, (p, pos, m) => take(p.frame(m, pos) ?? ''));
 }
 
 for (const mode of ['sse', 'ndjson'] as const) {
   time(`pipeline.frame (${mode})`, (msgs) => frames(mode, msgs, (f) => (sink += f.length)));
   time(`frameBytes, 96Ki batches taken (${mode})`, (msgs) => {
-    const p = new StreamPipeline({
-      mode,
-      deserializer: defaultDeserializer,
-      filterer: null,
-      filters: [],
-      log,
-      onFailure: noop,
-    });
-    const pos = new PositionTracker([{ topic: 'bench-topic', partition: 0, offset: 0 } as never], false);
     const out = new ByteBatch();
-    for (const m of msgs) {
-      pos.advanceAt(0, m.offset, m.timestamp);
+    stream(mode, msgs, (p, pos, m) => {
       p.frameBytes(m, pos, out);
       if (out.length >= 96 * 1024) sink += out.take().length;
-    }
+    });
   });
   for (const batch of [96 * 1024, 256 * 1024]) {
     time(`frame + ${batch / 1024}Ki batches + Buffer.from (${mode})`, (msgs) => {

@@ -1,18 +1,15 @@
 // The per-message path, once for every source: deserialize → filter →
 // serialize → frame. Built once per stream from its options. A source hands
 // each message in; out comes the frame to write, or nothing (skipped).
-import { isUtf8 } from 'node:buffer';
-import { type ByteBatch, writeInt, writeUtf8 } from './byte-batch.ts';
+import type { ByteBatch } from './byte-batch.ts';
 import { defaultDeserializer } from './deserializer.ts';
 import { FilterError, type KafkaSseError } from './errors.ts';
 import type { CompiledFilter } from './filters.ts';
 import { httpChunk } from './http-response.ts';
-import { SCAN_PLAIN_OBJECT, scanJson } from './json-scan.ts';
 import type { PositionTracker } from './position-tracker.ts';
+import { RawFramer, sendableAsIs } from './raw-frame.ts';
 import {
   hasLineBreak,
-  isJsonSpace,
-  kafkaMetaJson,
   ndjsonLine,
   serializeForNdjson,
   serializeForSse,
@@ -23,14 +20,6 @@ import {
   sseMessageOneLine,
 } from './sse-format.ts';
 import type { DeserializedMessage, Deserializer, Filterer, KafkaMessage, Logger, StreamMode } from './types.ts';
-
-// The constant parts of a frame frameBytes() writes (the same bytes as sseMessageOneLine and kafkaMetaJson's text).
-const SSE_HEAD = Buffer.from('event: message\nid: ');
-const SSE_DATA = Buffer.from('\ndata: ');
-const META_OFFSET = Buffer.from(',"offset":');
-const META_TIMESTAMP = Buffer.from(',"timestamp":');
-const META_KEY = Buffer.from(',"key":');
-const NULL = Buffer.from('null');
 
 /**
  * A message prepared once for the streams sharing it (per deserializer): its
@@ -104,12 +93,8 @@ export class StreamPipeline {
    * without building the object the default deserializer returns.
    */
   readonly #raw: boolean;
-  /** The last topic seen and its JSON text: a stream reads few topics. */
-  #topic = '';
-  #topicJson = '""';
-  /** The last topic frameBytes() saw and its head (see #topicHead). */
-  #topicHeadOf = '';
-  #topicHeadBytes: Buffer | undefined;
+  /** `_kafka` for the raw path, as text or written as bytes. */
+  readonly #framer = new RawFramer();
   /** The last text #rawData made holds no line break (SSE: one `data:` line). */
   #oneLine = false;
   /** The shared entry whose ready-made frame the last frame() returned (see sharedChunk). */
@@ -146,102 +131,14 @@ export class StreamPipeline {
    */
   frameBytes(message: KafkaMessage, positions: PositionTracker, out: ByteBatch): boolean {
     const value = message.value;
-    if (
-      this.#raw &&
-      value !== null &&
-      value !== undefined &&
-      scanJson(value) === SCAN_PLAIN_OBJECT &&
-      // Valid JSON holds CR and LF only as spaces between tokens; they would
-      // split an SSE data line, and an NDJSON line takes the deserializer's path.
-      value.indexOf(10) === -1 &&
-      value.indexOf(13) === -1 &&
-      // Invalid sequences become U+FFFD in frame()'s text: those bytes cannot be sent as they are.
-      isUtf8(value)
-    ) {
-      // The plain object's closing brace, and whether it has members (see spliceMeta).
-      let close = value.length - 1;
-      while (value[close] !== 125) close--;
-      let i = close - 1;
-      while (i > 0 && isJsonSpace(value[i] as number)) i--;
-      const topicHead = this.#topicHead(message.topic);
-      const key = message.key;
-      const keyJson = key === undefined || key === null ? undefined : JSON.stringify(key.toString());
-      const sse = this.mode === 'sse';
-      out.room(
-        (sse ? SSE_HEAD.length + positions.idBytesBound() + SSE_DATA.length : 0) +
-          value.length +
-          1 +
-          topicHead.length +
-          3 * 24 +
-          META_TIMESTAMP.length +
-          META_OFFSET.length +
-          META_KEY.length +
-          (keyJson === undefined ? 4 : 3 * keyJson.length) +
-          4,
-      );
-      const buf = out.buf;
-      let at = out.end;
-      if (sse) {
-        buf.set(SSE_HEAD, at);
-        at = positions.writeId(buf, at + SSE_HEAD.length);
-        buf.set(SSE_DATA, at);
-        at += SSE_DATA.length;
-      }
-      // The whole value, then what follows its closing brace written over the brace and after.
-      buf.set(value, at);
-      at += close;
-      if (value[i] !== 123) buf[at++] = 44; // ,
-      buf.set(topicHead, at);
-      at = writeInt(buf, at + topicHead.length, message.partition);
-      buf.set(META_OFFSET, at);
-      at = writeInt(buf, at + META_OFFSET.length, message.offset);
-      if (message.timestamp !== undefined) {
-        buf.set(META_TIMESTAMP, at);
-        at = writeInt(buf, at + META_TIMESTAMP.length, message.timestamp);
-      }
-      buf.set(META_KEY, at);
-      at += META_KEY.length;
-      if (keyJson === undefined) {
-        buf.set(NULL, at);
-        at += NULL.length;
-      } else at += writeUtf8.call(buf, keyJson, at);
-      buf[at++] = 125; // } of _kafka
-      buf[at++] = 125; // } of the message
-      buf[at++] = 10;
-      if (sse) buf[at++] = 10;
-      out.end = at;
+    if (this.#raw && value !== null && value !== undefined && sendableAsIs(value)) {
+      this.#framer.writeFrame(out, this.mode, message, value, positions);
       return true;
     }
     const frame = this.frame(message, positions);
     if (frame === undefined) return false;
     out.text(frame);
     return true;
-  }
-
-  /** `"_kafka":{"topic":<topic>,"partition":` as bytes, kept for the last topic seen. */
-  #topicHead(topic: string): Buffer {
-    if (topic !== this.#topicHeadOf || this.#topicHeadBytes === undefined) {
-      this.#topicHeadOf = topic;
-      this.#topicHeadBytes = Buffer.from(`"_kafka":{"topic":${JSON.stringify(topic)},"partition":`);
-    }
-    return this.#topicHeadBytes;
-  }
-
-  /** The `_kafka` member's JSON for `message` (see kafkaMetaJson), the topic's JSON text kept from the last call. */
-  #metaJson(message: KafkaMessage): string {
-    const topic = message.topic;
-    if (topic !== this.#topic) {
-      this.#topic = topic;
-      this.#topicJson = JSON.stringify(topic);
-    }
-    const key = message.key;
-    return kafkaMetaJson(
-      this.#topicJson,
-      message.partition,
-      message.offset,
-      message.timestamp,
-      key === undefined || key === null ? null : key.toString(),
-    );
   }
 
   /**
@@ -303,7 +200,7 @@ export class StreamPipeline {
       );
       return null;
     }
-    return spliceMeta(text, this.#metaJson(message));
+    return spliceMeta(text, this.#framer.metaJson(message));
   }
 
   #sharedFrame(shared: SharedMessage, positions: PositionTracker, inStep: boolean): string | undefined {
