@@ -28,7 +28,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { alive, classpath, javaArgs, readPid, tail, which } from './kafka.mjs';
+import { alive, classpath, javaArgs, newClusterId, readPid, tail, which } from './kafka.mjs';
 import { probeMetadata } from './kafka-wire.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -251,8 +251,7 @@ function clusterId(s) {
   try {
     return fs.readFileSync(s.clusterIdFile, 'utf8').trim();
   } catch {
-    // 16 random bytes in unpadded base64url, as the storage tool's random-uuid prints.
-    const id = randomBytes(16).toString('base64url');
+    const id = newClusterId();
     fs.mkdirSync(s.home, { recursive: true });
     fs.writeFileSync(s.clusterIdFile, `${id}\n`);
     return id;

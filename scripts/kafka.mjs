@@ -175,11 +175,22 @@ export function javaArgs(s, cp, mainClass, args) {
   ];
 }
 
+/**
+ * A new cluster id: 16 random bytes in unpadded base64url, as the storage
+ * tool's random-uuid prints, and like it never starting with `-` (1 id in 64
+ * would): `format -t -…` reads such an id as an option and fails.
+ */
+export function newClusterId() {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
 function formatOnce(s, cp) {
   if (fs.existsSync(path.join(s.dataDir, 'meta.properties'))) return;
   fs.mkdirSync(s.dataDir, { recursive: true });
-  // A cluster id is 16 random bytes in unpadded base64url, as the storage tool's random-uuid prints.
-  const clusterId = randomBytes(16).toString('base64url');
+  const clusterId = newClusterId();
   const res = spawnSync(
     'java',
     javaArgs(s, cp, 'kafka.tools.StorageTool', [
