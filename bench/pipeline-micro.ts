@@ -4,6 +4,7 @@
 //   node --import tsx bench/pipeline-micro.ts [messages]
 
 import { ByteBatch } from '../lib/byte-batch.ts';
+import { scanBytes, scanBytesJs } from '../lib/byte-scan.ts';
 import { defaultDeserializer } from '../lib/deserializer.ts';
 import { scanJson } from '../lib/json-scan.ts';
 import { StreamPipeline } from '../lib/pipeline.ts';
@@ -49,6 +50,12 @@ time('toString + JSON.parse', (msgs) => {
 });
 time('scanJson (bytes) + toString', (msgs) => {
   for (const m of msgs) sink += scanJson(m.value as Buffer) + (m.value as Buffer).toString('utf8').length;
+});
+time('sendable check, JavaScript', (msgs) => {
+  for (const m of msgs) sink += scanBytesJs(m.value as Buffer);
+});
+time('sendable check, WebAssembly', (msgs) => {
+  for (const m of msgs) sink += scanBytes(m.value as Buffer);
 });
 time('defaultDeserializer', (msgs) => {
   for (const m of msgs) sink += defaultDeserializer(m) ? 1 : 0;

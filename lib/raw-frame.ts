@@ -3,9 +3,8 @@
 // `_kafka` member as text, and the whole frame written as bytes around a copy
 // of the message's bytes. The same bytes as sseMessageOneLine / ndjsonLine of
 // spliceMeta's text; pure but for the topic kept from the last call.
-import { isUtf8 } from 'node:buffer';
 import { type ByteBatch, writeInt, writeUtf8 } from './byte-batch.ts';
-import { SCAN_PLAIN_OBJECT, scanJson } from './json-scan.ts';
+import { SCAN_PLAIN_OBJECT, scanBytes } from './byte-scan.ts';
 import type { PositionTracker } from './position-tracker.ts';
 import { isJsonSpace, kafkaMetaJson } from './sse-format.ts';
 import type { KafkaMessage, StreamMode } from './types.ts';
@@ -27,7 +26,7 @@ const NULL = Buffer.from('null');
  * deserializer's path).
  */
 export function sendableAsIs(value: Buffer): boolean {
-  return scanJson(value) === SCAN_PLAIN_OBJECT && value.indexOf(10) === -1 && value.indexOf(13) === -1 && isUtf8(value);
+  return scanBytes(value) === SCAN_PLAIN_OBJECT; // and neither SCAN_LINE_BREAK nor SCAN_BAD_UTF8
 }
 
 /** Makes `_kafka` for one stream's messages, keeping what it made for the last topic. */

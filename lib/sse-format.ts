@@ -1,7 +1,7 @@
 // Pure encoders for the two wire formats. No I/O: the writer in writer.ts
 // concatenates what these return and decides when to flush.
 
-import { SCAN_PLAIN_OBJECT, scanJson } from './json-scan.ts';
+import { SCAN_KIND, SCAN_LINE_BREAK, SCAN_PLAIN_OBJECT, scanBytes } from './byte-scan.ts';
 
 const LINE_BREAK = /\r\n|\r|\n/;
 const ANY_LINE_BREAK_GLOBAL = /[\r\n]+/g;
@@ -175,7 +175,8 @@ export function spliceMeta(text: string, metaJson: string): string {
  * the usual case (a plain object); JSON.parse decides the rest.
  */
 export function spliceable(bytes: Uint8Array, text: string, mode: 'sse' | 'ndjson'): boolean {
-  if (scanJson(bytes) === SCAN_PLAIN_OBJECT) return mode === 'sse' || !hasLineBreak(text);
+  const scan = scanBytes(bytes);
+  if ((scan & SCAN_KIND) === SCAN_PLAIN_OBJECT) return mode === 'sse' || (scan & SCAN_LINE_BREAK) === 0;
   const parsed: unknown = JSON.parse(text);
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed) || Object.hasOwn(parsed, '_kafka'))
     return false;

@@ -1,8 +1,11 @@
-// scanJson must accept exactly what JSON.parse accepts: a message it calls a
-// plain object is sent as it came, unparsed, so a scanner that accepted one
-// invalid text would forward invalid JSON to every client.
+// The byte scan must accept exactly what JSON.parse accepts: a message it
+// calls a plain object is sent as it came, unparsed, so a scanner that
+// accepted one invalid text would forward invalid JSON to every client. Every
+// test here runs on both scanners: scanJson (JavaScript, the fallback) and the
+// WebAssembly one (lib/byte-scan.ts, wasm/json-scan), whose kind must be the same.
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { SCAN_KIND, scanBytesWasm } from '../../lib/byte-scan.ts';
 import { SCAN_INVALID, SCAN_OTHER, SCAN_PLAIN_OBJECT, scanJson } from '../../lib/json-scan.ts';
 
 /** What scanJson must say of `bytes`, decided by JSON.parse on their UTF-8 text. */
@@ -24,11 +27,11 @@ function expected(bytes: Uint8Array): number {
  */
 function check(input: string | Uint8Array): void {
   const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
-  const got = scanJson(bytes);
+  const got = scan(bytes);
   const want = expected(bytes);
   if (got === want) return;
   if (got === SCAN_OTHER && want === SCAN_PLAIN_OBJECT && bytes.includes(92)) return;
-  assert.fail(`scanJson(${JSON.stringify(Buffer.from(bytes).toString('utf8'))}) = ${got}, JSON.parse says ${want}`);
+  assert.fail(`${name}(${JSON.stringify(Buffer.from(bytes).toString('utf8'))}) = ${got}, JSON.parse says ${want}`);
 }
 
 const SAMPLES = [
@@ -53,83 +56,102 @@ const SAMPLES = [
   ['{"_kafka":1,"_kafka":2}', '{"__proto__":1}', '{"a":"_kafka"}', '{"x":"$kafkaSse"}'],
 ].flat();
 
-describe('scanJson: a validating scan of JSON bytes', () => {
-  it('agrees with JSON.parse on hand-picked values and near misses', () => {
-    for (const s of SAMPLES) check(s);
-  });
+const wasm = scanBytesWasm;
+assert.ok(wasm, 'the WebAssembly scan loads on every Node this package supports');
+const SCANNERS: [string, (b: Uint8Array) => number][] = [
+  ['scanJson', scanJson],
+  ['the WebAssembly scan', (b) => wasm(b) & SCAN_KIND],
+];
+// The scanner the tests below are running on (check() and the asserts use it).
+let name = '';
+let scan: (b: Uint8Array) => number = scanJson;
 
-  it('tells plain objects from the rest', () => {
-    assert.equal(scanJson(Buffer.from('{"a":[1,{"_kafka":2}],"b":"$kafkaSse"}')), SCAN_PLAIN_OBJECT);
-    assert.equal(scanJson(Buffer.from(' {} ')), SCAN_PLAIN_OBJECT);
-    for (const s of ['{"_kafka":1}', '{"b":1,"$kafkaSse":1}', '[{}]', '"{}"', '{"\\u0061":1}'])
-      assert.equal(scanJson(Buffer.from(s)), SCAN_OTHER, s);
-    for (const s of ['{"a":1,}', '{"a":1}x', '', '\ufeff{}']) assert.equal(scanJson(Buffer.from(s)), SCAN_INVALID, s);
-  });
+for (const [scannerName, scanner] of SCANNERS)
+  describe(`${scannerName}: a validating scan of JSON bytes`, () => {
+    beforeEach(() => {
+      name = scannerName;
+      scan = scanner;
+    });
 
-  it('takes any depth, as JSON.parse does', () => {
-    for (const depth of [63, 64, 65, 1000, 100_000]) {
-      check(`${'['.repeat(depth)}${']'.repeat(depth)}`);
-      check(`${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`);
-      check(`${'['.repeat(depth)}${']'.repeat(depth - 1)}`);
-    }
-  });
+    it('agrees with JSON.parse on hand-picked values and near misses', () => {
+      for (const s of SAMPLES) check(s);
+    });
 
-  it('judges invalid UTF-8 as JSON.parse judges its decoded text', () => {
-    const bad = [0x80, 0xbf, 0xc0, 0xc3, 0xe2, 0xe2, 0x82, 0xed, 0xa0, 0x80, 0xf0, 0x9f, 0xf5, 0xff];
-    for (const b of bad) {
-      for (const [before, after] of [
-        ['{"a":"', '"}'],
-        ['{"', '":1}'],
-        ['{"a":', '}'],
-        ['{"a":"x', ''],
-        ['', '{}'],
-        ['{}', ''],
-        ['{"a":"', '\\"}'],
-      ] as const) {
-        check(Buffer.concat([Buffer.from(before), Buffer.from([b]), Buffer.from(after)]));
-        check(Buffer.concat([Buffer.from(before), Buffer.from([b, 0x22]), Buffer.from(after)]));
+    it('tells plain objects from the rest', () => {
+      assert.equal(scan(Buffer.from('{"a":[1,{"_kafka":2}],"b":"$kafkaSse"}')), SCAN_PLAIN_OBJECT);
+      assert.equal(scan(Buffer.from(' {} ')), SCAN_PLAIN_OBJECT);
+      for (const s of ['{"_kafka":1}', '{"b":1,"$kafkaSse":1}', '[{}]', '"{}"', '{"\\u0061":1}'])
+        assert.equal(scan(Buffer.from(s)), SCAN_OTHER, s);
+      for (const s of ['{"a":1,}', '{"a":1}x', '', '\ufeff{}']) assert.equal(scan(Buffer.from(s)), SCAN_INVALID, s);
+    });
+
+    it('takes any depth, as JSON.parse does', () => {
+      for (const depth of [63, 64, 65, 1000, 100_000]) {
+        check(`${'['.repeat(depth)}${']'.repeat(depth)}`);
+        check(`${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`);
+        check(`${'['.repeat(depth)}${']'.repeat(depth - 1)}`);
       }
-    }
-  });
+    });
 
-  it('agrees with JSON.parse on any JSON, compact or pretty-printed', () => {
-    fc.assert(
-      fc.property(fc.jsonValue(), fc.constantFrom(undefined, 1, 2, '\t'), (v, indent) => {
-        check(JSON.stringify(v, null, indent));
-      }),
-      { numRuns: 5000 },
-    );
-    fc.assert(
-      fc.property(fc.dictionary(fc.constantFrom('_kafka', '$kafkaSse', 'a', '_kafk', 'kafka'), fc.jsonValue()), (o) =>
-        check(JSON.stringify(o)),
-      ),
-      { numRuns: 2000 },
-    );
-  });
+    it('judges invalid UTF-8 as JSON.parse judges its decoded text', () => {
+      const bad = [0x80, 0xbf, 0xc0, 0xc3, 0xe2, 0xe2, 0x82, 0xed, 0xa0, 0x80, 0xf0, 0x9f, 0xf5, 0xff];
+      for (const b of bad) {
+        for (const [before, after] of [
+          ['{"a":"', '"}'],
+          ['{"', '":1}'],
+          ['{"a":', '}'],
+          ['{"a":"x', ''],
+          ['', '{}'],
+          ['{}', ''],
+          ['{"a":"', '\\"}'],
+        ] as const) {
+          check(Buffer.concat([Buffer.from(before), Buffer.from([b]), Buffer.from(after)]));
+          check(Buffer.concat([Buffer.from(before), Buffer.from([b, 0x22]), Buffer.from(after)]));
+        }
+      }
+    });
 
-  it('agrees with JSON.parse on JSON with one edit (an insert, a deletion, a replaced character)', () => {
-    const piece = fc.constantFrom(
-      ...'{}[]",:\\ \t\n\r0-1.eE+tfnu/\u0000\u001f\u00e9a'.split(''),
-      '\\u',
-      'true',
-      'nul',
-      '',
-    );
-    fc.assert(
-      fc.property(fc.json(), fc.nat(), fc.nat(2), piece, (json, at, drop, insert) => {
-        const p = at % (json.length + 1);
-        check(json.slice(0, p) + insert + json.slice(p + drop));
-      }),
-      { numRuns: 20_000 },
-    );
-  });
+    it('agrees with JSON.parse on any JSON, compact or pretty-printed', () => {
+      fc.assert(
+        fc.property(fc.jsonValue(), fc.constantFrom(undefined, 1, 2, '\t'), (v, indent) => {
+          check(JSON.stringify(v, null, indent));
+        }),
+        { numRuns: 5000 },
+      );
+      fc.assert(
+        fc.property(fc.dictionary(fc.constantFrom('_kafka', '$kafkaSse', 'a', '_kafk', 'kafka'), fc.jsonValue()), (o) =>
+          check(JSON.stringify(o)),
+        ),
+        { numRuns: 2000 },
+      );
+    });
 
-  it('agrees with JSON.parse on arbitrary text and bytes', () => {
-    fc.assert(
-      fc.property(fc.string({ unit: fc.constantFrom(...'{}[]",:\\ 0-1.eEtrunlfas'.split('')), maxLength: 24 }), check),
-      { numRuns: 20_000 },
-    );
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 32 }), check), { numRuns: 5000 });
-    fc.assert(fc.property(fc.string({ unit: 'binary' }), check), { numRuns: 5000 });
+    it('agrees with JSON.parse on JSON with one edit (an insert, a deletion, a replaced character)', () => {
+      const piece = fc.constantFrom(
+        ...'{}[]",:\\ \t\n\r0-1.eE+tfnu/\u0000\u001f\u00e9a'.split(''),
+        '\\u',
+        'true',
+        'nul',
+        '',
+      );
+      fc.assert(
+        fc.property(fc.json(), fc.nat(), fc.nat(2), piece, (json, at, drop, insert) => {
+          const p = at % (json.length + 1);
+          check(json.slice(0, p) + insert + json.slice(p + drop));
+        }),
+        { numRuns: 20_000 },
+      );
+    });
+
+    it('agrees with JSON.parse on arbitrary text and bytes', () => {
+      fc.assert(
+        fc.property(
+          fc.string({ unit: fc.constantFrom(...'{}[]",:\\ 0-1.eEtrunlfas'.split('')), maxLength: 24 }),
+          check,
+        ),
+        { numRuns: 20_000 },
+      );
+      fc.assert(fc.property(fc.uint8Array({ maxLength: 32 }), check), { numRuns: 5000 });
+      fc.assert(fc.property(fc.string({ unit: 'binary' }), check), { numRuns: 5000 });
+    });
   });
-});
