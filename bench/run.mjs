@@ -68,7 +68,7 @@ const SCENARIOS = String(
  * --contenders or --<scenario>-contenders.
  */
 const DEFAULT_CONTENDERS = {
-  replay: ['kcat', 'rdkafka', 'bridge', 'predecessor'],
+  replay: ['kcat', 'rdkafka', 'replay-floor', 'bridge', 'predecessor'],
   live: ['kcat', 'bridge', 'predecessor'],
   live10k: ['kcat', 'bridge', 'predecessor'],
   // kcat (one process per client) runs only when named: at 10,000 clients it would take the machine.
@@ -311,6 +311,7 @@ async function startServer(contender, { h2c = false } = {}) {
     predecessor: 'servers/predecessor.mjs',
     fanout: 'servers/fanout-prototype.mjs',
     floor: 'servers/socket-floor.mjs',
+    'replay-floor': 'servers/replay-floor.mjs',
   }[base];
   if (!script) throw new Error(`unknown contender ${contender}`);
   const env = {};
@@ -450,7 +451,14 @@ async function replayRdkafka(topic, partitions, count, mode, timeoutS) {
  * Complete = every message once, each partition's offsets in order, and (SSE)
  * the last id naming every partition's next offset.
  */
-async function replaySse(server, topic, partitions, count, timeoutS, { format = 'sse', parse = 'count' } = {}) {
+async function replaySse(
+  server,
+  topic,
+  partitions,
+  count,
+  timeoutS,
+  { format = 'sse', parse = 'count', noIds = false } = {},
+) {
   const assign = Array.from({ length: partitions }, (_, p) => ({ topic, partition: p, offset: 0 }));
   const sampler = new ProcSampler(() => [server.serverPid], 100).start();
   const bpid = brokerPid();
@@ -475,7 +483,8 @@ async function replaySse(server, topic, partitions, count, timeoutS, { format = 
   const expectedNext = await Promise.all(assign.map((a) => highWatermark(topic, a.partition)));
   const nextOk = expectedNext.every((x, p) => r.nextOffsets[p] === x);
   let idOk = null;
-  if (format === 'sse') {
+  // The replay floor sends no resume id: its runs are complete without one.
+  if (format === 'sse' && !noIds) {
     try {
       const id = JSON.parse(r.lastId);
       idOk = expectedNext.every((x, p) => id.find((e) => e.partition === p && e.topic === topic)?.offset === x);
@@ -559,14 +568,17 @@ async function scenarioReplay(results) {
           const key = format === 'sse' ? contender : `${contender}+ndjson`;
           const runs = [];
           for (let i = 0; i < S.replayRuns; i++) {
-            const r = await replaySse(server, topic, partitions, S.replayMessages, S.replayTimeoutS, { format });
+            const r = await replaySse(server, topic, partitions, S.replayMessages, S.replayTimeoutS, {
+              format,
+              noIds: contender === 'replay-floor',
+            });
             runs.push(r);
             if (r.seconds > S.replayTimeoutS / 3) break;
           }
           const rec = record(key, runs);
           // The JSON-parsing client (what a real client costs), once, beside the counting one; not
           // for a contender that is far slower than any client.
-          if (rec.msgPerSec > 20_000) {
+          if (rec.msgPerSec > 20_000 && contender !== 'replay-floor') {
             const j = await replaySse(server, topic, partitions, S.replayMessages, S.replayTimeoutS, {
               format,
               parse: 'json',

@@ -13,6 +13,7 @@ export const COLORS = {
   rdkafka: '#4d4d4d',
   fanout: '#3a9e7a',
   floor: '#b0b0b0',
+  'replay-floor': '#b0b0b0',
 };
 export const NAMES = {
   bridge: 'kafka-sse-bridge',
@@ -25,12 +26,14 @@ export const NAMES = {
   'predecessor+ndjson': 'kafka-sse 0.4.2, NDJSON',
   fanout: 'shared-tail prototype',
   floor: 'socket floor (no library)',
+  'replay-floor': 'replay floor (no library: node-rdkafka + HTTP, no checks, no ids)',
+  'replay-floor+ndjson': 'replay floor, NDJSON',
 };
 const EXTRA_COLORS = ['#9467bd', '#8c564b', '#e377c2', '#bcbd22', '#17becf', '#d62728'];
 
 /** Contenders in display order: the known ones first, then variants as they come. */
 export function contenderOrder(all) {
-  const known = ['bridge', 'bridge@tuned', 'predecessor', 'rdkafka', 'kcat', 'floor', 'fanout'];
+  const known = ['bridge', 'bridge@tuned', 'predecessor', 'rdkafka', 'kcat', 'floor', 'replay-floor', 'fanout'];
   const extra = all.filter((c) => !known.includes(c));
   extra.forEach((c, i) => {
     COLORS[c] ??= EXTRA_COLORS[i % EXTRA_COLORS.length];
