@@ -8,6 +8,13 @@ const OFFSET_FIELD = '"offset":';
 const TIMESTAMP_FIELD_BYTES = Buffer.from(TIMESTAMP_FIELD);
 const OFFSET_FIELD_BYTES = Buffer.from(OFFSET_FIELD);
 
+/** The digits of a non-negative safe integer. */
+function digitCount(v: number): number {
+  let n = 1;
+  for (let x = v; x >= 10; x = Math.floor(x / 10)) n++;
+  return n;
+}
+
 function keyOf(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`;
 }
@@ -35,6 +42,12 @@ export class PositionTracker {
   #cached = '';
   /** The prefixes as UTF-8, for writeId(); made on its first call (a shared tail's readers never make them). */
   #prefixBytes: Buffer[] | undefined;
+  /** The id as UTF-8, as writeId() last wrote it, and where each partition's number starts and ends in it. */
+  #idBytes: Buffer | undefined;
+  #numberAt: number[] = [];
+  #numberEnd: number[] = [];
+  /** The one partition whose number changed since #idBytes was written; -1: none; -2: several, or a field changed. */
+  #changed = -2;
 
   constructor(positions: readonly ResolvedPosition[], useTimestamps: boolean) {
     this.#useTimestamps = useTimestamps;
@@ -69,6 +82,7 @@ export class PositionTracker {
     this.#values.push(this.#byTime(p) ? (p.timestamp as number) : p.offset);
     this.#prefixBytes?.push(Buffer.from(prefixOf(p)));
     this.#dirty = true;
+    this.#changed = -2;
   }
 
   /**
@@ -97,11 +111,14 @@ export class PositionTracker {
       // +1 ms: resuming at this message's time would deliver it again.
       this.#fields[i] = TIMESTAMP_FIELD;
       this.#values[i] = isTime ? Math.max(this.#values[i] as number, timestamp + 1) : timestamp + 1;
+      if (!isTime) this.#changed = -2;
     } else if (!isTime) {
       // Offsets, or a timestamp id whose partition has not yet delivered a timed message.
       this.#values[i] = offset + 1;
     }
     this.#dirty = true;
+    if (this.#changed === -1) this.#changed = i;
+    else if (this.#changed !== i) this.#changed = -2;
     return true;
   }
 
@@ -133,27 +150,56 @@ export class PositionTracker {
   /**
    * Writes the id (the bytes of id() as UTF-8) into `buf` at `at`, which has
    * room for idBytesBound() bytes; returns the index after it. No string is
-   * made: the prefixes are kept as bytes and the numbers written as digits.
+   * made: the id's bytes are kept from the last call, and a message moves one
+   * partition's number, so usually only that number's digits are written
+   * again (in place, when it keeps its width) before one copy.
    */
   writeId(buf: Buffer, at: number): number {
+    let id = this.#idBytes;
+    const changed = this.#changed;
+    if (id === undefined || changed === -2) id = this.#writeIdBytes();
+    else if (changed >= 0) {
+      const v = this.#values[changed] as number;
+      const start = this.#numberAt[changed] as number;
+      if (v >= 0 && Number.isSafeInteger(v) && digitCount(v) === (this.#numberEnd[changed] as number) - start) {
+        writeInt(id, start, v);
+      } else id = this.#writeIdBytes();
+    }
+    this.#changed = -1;
+    buf.set(id, at);
+    return at + id.length;
+  }
+
+  /** Writes #idBytes anew (its exact size), with where each number starts and ends. */
+  #writeIdBytes(): Buffer {
     let prefixes = this.#prefixBytes;
     if (prefixes === undefined) {
       prefixes = this.#prefixes.map((prefix) => Buffer.from(prefix));
       this.#prefixBytes = prefixes;
     }
-    buf[at++] = 91; // [
+    const scratch = Buffer.allocUnsafe(this.idBytesBound());
+    const numberAt: number[] = new Array(prefixes.length);
+    const numberEnd: number[] = new Array(prefixes.length);
+    let at = 0;
+    scratch[at++] = 91; // [
     for (let i = 0; i < prefixes.length; i++) {
-      if (i > 0) buf[at++] = 44; // ,
+      if (i > 0) scratch[at++] = 44; // ,
       const prefix = prefixes[i] as Buffer;
-      buf.set(prefix, at);
+      scratch.set(prefix, at);
       at += prefix.length;
       const field = this.#fields[i] === TIMESTAMP_FIELD ? TIMESTAMP_FIELD_BYTES : OFFSET_FIELD_BYTES;
-      buf.set(field, at);
-      at = writeInt(buf, at + field.length, this.#values[i] as number);
-      buf[at++] = 125; // }
+      scratch.set(field, at);
+      numberAt[i] = at + field.length;
+      at = writeInt(scratch, at + field.length, this.#values[i] as number);
+      numberEnd[i] = at;
+      scratch[at++] = 125; // }
     }
-    buf[at++] = 93; // ]
-    return at;
+    scratch[at++] = 93; // ]
+    const id = Buffer.from(scratch.subarray(0, at));
+    this.#idBytes = id;
+    this.#numberAt = numberAt;
+    this.#numberEnd = numberEnd;
+    return id;
   }
 
   /** The next offset of every assigned partition (whatever the id encodes). */

@@ -1,6 +1,7 @@
 // Position logic without a broker: what a client may ask for, what it is told
 // when it asks wrongly, where each partition starts, and the resume id it gets.
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { KafkaSseError } from '../../lib/errors.ts';
 import { PositionTracker } from '../../lib/position-tracker.ts';
 import {
@@ -901,6 +902,49 @@ describe('positions', () => {
         { topic: 'eqiad.mediawiki.recentchange', partition: 0, offset: 12 },
         { topic: 'codfw.mediawiki.recentchange', partition: 0, offset: 1 },
       ]);
+    });
+
+    it('writes the bytes of id() with writeId() after any sequence of advances, partitions added and writes', () => {
+      // Offsets near powers of ten (the number's width changes), timestamps, moves back (ignored), skipped writes.
+      const offset = fc.oneof(fc.nat(30), fc.integer({ min: 95, max: 105 }), fc.integer({ min: 9990, max: 10_010 }));
+      const step = fc.oneof(
+        fc.record({ kind: fc.constant('advance' as const), at: fc.nat(7), offset, stamp: fc.option(fc.nat(2000)) }),
+        fc.record({ kind: fc.constant('write' as const) }),
+        fc.record({ kind: fc.constant('add' as const), offset: fc.nat(12) }),
+      );
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 1, max: 6 }),
+          fc.boolean(),
+          fc.array(step, { maxLength: 60 }),
+          (n, byTime, steps) => {
+            const starts: ResolvedPosition[] = Array.from({ length: n }, (_, p) => ({
+              topic: p % 2 ? 'tópico' : 't',
+              partition: p,
+              offset: 9 * p,
+              reason: 'offset',
+              ...(p === 1 ? { timestamp: 99 } : {}),
+            }));
+            const tracker = new PositionTracker(starts, byTime);
+            let count = n;
+            const buf = Buffer.alloc(4096, 0x2a);
+            for (const s of steps) {
+              if (s.kind === 'add') {
+                tracker.addPartition({ topic: 'added', partition: count++, offset: s.offset, reason: 'end' });
+              } else if (s.kind === 'advance') {
+                tracker.advanceAt(s.at % count, s.offset, s.stamp ?? undefined);
+              } else {
+                const end = tracker.writeId(buf, 3);
+                assert.ok(end - 3 <= tracker.idBytesBound());
+                assert.equal(buf.subarray(3, end).toString(), tracker.id());
+              }
+            }
+            const end = tracker.writeId(buf, 0);
+            assert.equal(buf.subarray(0, end).toString(), tracker.id());
+          },
+        ),
+        { numRuns: 3000 },
+      );
     });
 
     it('ignores an unknown partition', () => {
