@@ -357,7 +357,7 @@ export function reportMarkdown(r, findings) {
     if (!r[sk]) continue;
     L.push(`## ${n}. Live latency at ${int(r[sk].rate)} messages/s`, '');
     L.push(
-      `${int(r[sk].rate)} messages/s produced for ${r[sk].seconds} s (node-rdkafka producer, linger.ms=0) to a 1-partition topic with one connected client. Latency = client's CLOCK_MONOTONIC at parse time − the producer's CLOCK_MONOTONIC stamp embedded in the message (same machine, same clock, µs resolution); every message counts, none are dropped as warm-up.`,
+      `${int(r[sk].rate)} messages/s produced for ${r[sk].seconds} s (node-rdkafka producer, linger.ms=0) to a 1-partition topic with one connected client per contender${r[sk].together?.length > 1 ? `; ${r[sk].together.map((c) => NAMES[c] ?? c).join(' and ')} read the same messages at the same time (a stall of the producer, the broker or the machine reaches them alike), the predecessor alone afterwards on messages of its own` : ''}. Latency = client's CLOCK_MONOTONIC at parse time − the producer's CLOCK_MONOTONIC stamp embedded in the message (same machine, same clock, µs resolution); every message counts, none are dropped as warm-up.`,
     );
     L.push('', liveTable(r, sk, keys), '');
   }
