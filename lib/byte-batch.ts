@@ -92,6 +92,13 @@ export class ByteBatch {
   }
 }
 
+/** How many digits the non-negative safe integer `v` has in decimal. */
+export function digitCount(v: number): number {
+  let n = 1;
+  for (let x = v; x >= 10; x = Math.floor(x / 10)) n++;
+  return n;
+}
+
 /**
  * Writes the integer `v` in decimal, as `String(v)` would, into `buf` at
  * `at` (room for 24 bytes); returns the index after it. Digits computed in
@@ -107,9 +114,7 @@ export function writeInt(buf: Buffer, at: number, v: number): number {
     buf[at] = 48 + v;
     return at + 1;
   }
-  let digits = 1;
-  for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
-  const end = at + digits;
+  const end = at + digitCount(v);
   for (let j = end - 1; j >= at; j--) {
     const q = Math.floor(v / 10);
     buf[j] = 48 + (v - q * 10);

@@ -1,19 +1,12 @@
 // The resume id of one stream: the next position of every partition it reads,
 // rendered incrementally so that an id costs one string join per event.
-import { writeInt } from './byte-batch.ts';
+import { digitCount, writeInt } from './byte-batch.ts';
 import type { PartitionAssignment, ResolvedPosition } from './positions.ts';
 
 const TIMESTAMP_FIELD = '"timestamp":';
 const OFFSET_FIELD = '"offset":';
 const TIMESTAMP_FIELD_BYTES = Buffer.from(TIMESTAMP_FIELD);
 const OFFSET_FIELD_BYTES = Buffer.from(OFFSET_FIELD);
-
-/** The digits of a non-negative safe integer. */
-function digitCount(v: number): number {
-  let n = 1;
-  for (let x = v; x >= 10; x = Math.floor(x / 10)) n++;
-  return n;
-}
 
 function keyOf(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`;

@@ -11,6 +11,7 @@
 // left is node-rdkafka's hand-over, one copy and the socket write: what any
 // Node bridge pays per replayed message before doing anything of its own.
 import Kafka from 'node-rdkafka';
+import { writeInt } from '../../dist/lib/byte-batch.js';
 import { KAFKA_DEFAULTS, KAFKA_FORCED } from '../../dist/lib/kafka-defaults.js';
 import { BROKERS } from '../lib/common.mjs';
 import { serve } from './common-http.mjs';
@@ -18,18 +19,6 @@ import { serve } from './common-http.mjs';
 const PARTITION = Buffer.from(',"_kafka":{"partition":');
 const OFFSET = Buffer.from(',"offset":');
 const DATA = Buffer.from('data: ');
-
-/** Writes the digits of a non-negative safe integer at `at`; returns the index after them (no string made). */
-function digits(buf, at, v) {
-  let end = at + 1;
-  for (let x = v; x >= 10; x = Math.floor(x / 10)) end++;
-  for (let j = end - 1; j >= at; j--) {
-    const q = Math.floor(v / 10);
-    buf[j] = 48 + (v - q * 10);
-    v = q;
-  }
-  return end;
-}
 
 serve('replay-floor', (req, res, assignments) => {
   const sse = !/application\/(x-nd)?json/.test(req.headers.accept ?? '');
@@ -68,9 +57,9 @@ serve('replay-floor', (req, res, assignments) => {
     slab.set(value, end);
     end += close;
     slab.set(PARTITION, end);
-    end = digits(slab, end + PARTITION.length, m.partition);
+    end = writeInt(slab, end + PARTITION.length, m.partition);
     slab.set(OFFSET, end);
-    end = digits(slab, end + OFFSET.length, m.offset);
+    end = writeInt(slab, end + OFFSET.length, m.offset);
     slab[end++] = 125;
     slab[end++] = 125;
     slab[end++] = 10;
