@@ -62,6 +62,12 @@ async function main() {
   } else {
     buildNote = 'run with --no-build: dist/ as it was was measured';
   }
+  if (!fs.existsSync(path.join(ROOT, 'dist', 'index.js'))) {
+    console.error(
+      'bench: dist/index.js is missing, so there is nothing to measure (the build failed or was skipped): run `npm ci`, then `npm run bench`',
+    );
+    process.exit(1);
+  }
   if (!fs.existsSync(path.join(BENCH, 'node_modules', 'kafka-sse', 'package.json'))) {
     console.log('bench: installing the predecessor (kafka-sse 0.4.2) into bench/node_modules; librdkafka builds once');
     run('npm', ['install', '--no-audit', '--no-fund'], { cwd: BENCH });
