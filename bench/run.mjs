@@ -312,6 +312,7 @@ async function startServer(contender, { h2c = false } = {}) {
     fanout: 'servers/fanout-prototype.mjs',
     floor: 'servers/socket-floor.mjs',
     'replay-floor': 'servers/replay-floor.mjs',
+    'replay-floor-threads': 'servers/replay-floor-threads.mjs',
   }[base];
   if (!script) throw new Error(`unknown contender ${contender}`);
   const env = {};
@@ -570,7 +571,7 @@ async function scenarioReplay(results) {
           for (let i = 0; i < S.replayRuns; i++) {
             const r = await replaySse(server, topic, partitions, S.replayMessages, S.replayTimeoutS, {
               format,
-              noIds: contender === 'replay-floor',
+              noIds: contender.startsWith('replay-floor'),
             });
             runs.push(r);
             if (r.seconds > S.replayTimeoutS / 3) break;
@@ -578,7 +579,7 @@ async function scenarioReplay(results) {
           const rec = record(key, runs);
           // The JSON-parsing client (what a real client costs), once, beside the counting one; not
           // for a contender that is far slower than any client.
-          if (rec.msgPerSec > 20_000 && contender !== 'replay-floor') {
+          if (rec.msgPerSec > 20_000 && !contender.startsWith('replay-floor')) {
             const j = await replaySse(server, topic, partitions, S.replayMessages, S.replayTimeoutS, {
               format,
               parse: 'json',
@@ -1195,7 +1196,9 @@ async function main() {
     },
     otherActivity: [],
   };
-  const ownPids = () => new Set([process.pid]);
+  results.brokerPid = brokerPid() ?? undefined;
+  // The local broker is the benchmark's own: its CPU is reported beside the servers'.
+  const ownPids = () => new Set([process.pid, ...(results.brokerPid ? [results.brokerPid] : [])]);
   log(`kafka-sse-bridge bench ${RUN_ID}${QUICK ? ' (quick)' : ''}: ${SCENARIOS.join(', ')} × ${CONTENDERS.join(', ')}`);
   const noteActivity = (when) => {
     const other = otherActivity(ownPids());

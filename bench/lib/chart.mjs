@@ -14,6 +14,7 @@ export const COLORS = {
   fanout: '#3a9e7a',
   floor: '#b0b0b0',
   'replay-floor': '#b0b0b0',
+  'replay-floor-threads': '#d0d0d0',
 };
 export const NAMES = {
   bridge: 'kafka-sse-bridge',
@@ -28,12 +29,24 @@ export const NAMES = {
   floor: 'socket floor (no library)',
   'replay-floor': 'replay floor (no library: node-rdkafka + HTTP, no checks, no ids)',
   'replay-floor+ndjson': 'replay floor, NDJSON',
+  'replay-floor-threads': 'replay floor, consuming in a worker thread (no library)',
+  'replay-floor-threads+ndjson': 'replay floor in a worker thread, NDJSON',
 };
 const EXTRA_COLORS = ['#9467bd', '#8c564b', '#e377c2', '#bcbd22', '#17becf', '#d62728'];
 
 /** Contenders in display order: the known ones first, then variants as they come. */
 export function contenderOrder(all) {
-  const known = ['bridge', 'bridge@tuned', 'predecessor', 'rdkafka', 'kcat', 'floor', 'replay-floor', 'fanout'];
+  const known = [
+    'bridge',
+    'bridge@tuned',
+    'predecessor',
+    'rdkafka',
+    'kcat',
+    'floor',
+    'replay-floor',
+    'replay-floor-threads',
+    'fanout',
+  ];
   const extra = all.filter((c) => !known.includes(c));
   extra.forEach((c, i) => {
     COLORS[c] ??= EXTRA_COLORS[i % EXTRA_COLORS.length];

@@ -39,12 +39,16 @@ export function targets(r, key = 'bridge') {
       if (!x) continue;
       // The replay floor (node-rdkafka + HTTP, nothing of a library's own) in the same run: what any Node bridge reaches.
       const bare = t[`replay-floor${sfx}`];
+      const threads = t[`replay-floor-threads${sfx}`];
       add(
         `${what}: ≥ 75% of node-rdkafka alone`,
         floor
           ? `${((100 * x.msgPerSec) / floor.msgPerSec).toFixed(0)}% (${int(x.msgPerSec)} vs ${int(floor.msgPerSec)} msg/s, ${floor.mode ?? 'batched'})` +
               (bare
                 ? `; replay floor ${((100 * bare.msgPerSec) / floor.msgPerSec).toFixed(0)}% (${int(bare.msgPerSec)})`
+                : '') +
+              (threads
+                ? `; in a worker thread ${((100 * threads.msgPerSec) / floor.msgPerSec).toFixed(0)}% (${int(threads.msgPerSec)})`
                 : '')
           : null,
         floor && x.complete && x.msgPerSec >= 0.75 * floor.msgPerSec,
@@ -229,7 +233,10 @@ export function reportMarkdown(r, findings) {
   L.push('');
 
   L.push('## Machine and versions', '');
-  const busy = r.otherActivity.filter((a) => a.processes.length > 0);
+  // The local broker is part of the benchmark (its CPU is reported beside the servers'), not other work.
+  const busy = r.otherActivity
+    .map((a) => ({ ...a, processes: a.processes.filter((p) => p.pid !== r.brokerPid) }))
+    .filter((a) => a.processes.length > 0);
   L.push(
     table(
       ['', ''],
@@ -287,6 +294,11 @@ export function reportMarkdown(r, findings) {
   L.push(
     "- **replay floor** (bench/servers/replay-floor.mjs, replay only): not a library. A node-rdkafka consumer per request, flowing, with the library's librdkafka settings; each value sent as it came with `_kafka` partition and offset written in, one buffer and one `res.write()` per node-rdkafka turn; no JSON or UTF-8 check, no resume id, no backpressure. What any Node bridge pays per replayed message before doing anything of its own.",
   );
+  if (s.contenders.includes('replay-floor-threads')) {
+    L.push(
+      "- **replay floor, consuming in a worker thread** (bench/servers/replay-floor-threads.mjs, replay only, not run by default): not a library. The replay floor with every consumer in one worker thread (node-rdkafka loads in one thread of a process only), which builds the same bytes and transfers each turn's buffer to the main thread, which only writes it. How near node-rdkafka alone a Node bridge could come on two cores.",
+    );
+  }
   L.push(
     '- **kcat**: `kcat -C -u` with librdkafka defaults, printing `%s\\n`; replay is timed from its first message to its last as they reach the runner through a pipe (the whole process’s time is in results.json), live prints to a pipe read by the same client code as the SSE streams.',
   );

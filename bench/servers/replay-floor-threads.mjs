@@ -1,0 +1,134 @@
+#!/usr/bin/env node
+// NOT the library: the replay floor (replay-floor.mjs) with the HTTP side moved
+// off the consuming thread, the "replay-floor-threads" contender of the replay
+// scenario (not run by default: --contenders=replay-floor-threads). It asks one
+// question for the planners: how near node-rdkafka alone could a Node bridge
+// come if node-rdkafka's per-message work and the socket writes ran on two
+// cores instead of one?
+//
+// node-rdkafka cannot run in a worker thread: it loads in one thread of a
+// process only ("Module did not self-register" in a second), and its consume
+// loop's callbacks are bound to the process's default event loop, so consuming
+// in a worker aborts the process (V8: "Cannot create a handle without a
+// HandleScope", tried here). So the main thread keeps every request's consumer
+// and a worker thread runs the HTTP server. The main thread builds the same
+// bytes as replay-floor.mjs into a slab per node-rdkafka turn and transfers the
+// slab's memory to the worker (no copy; a new slab follows), which writes it
+// with one res.write(). Same settings, same missing parts: no JSON or UTF-8
+// check, no resume id, no backpressure.
+import { isMainThread, parentPort, Worker } from 'node:worker_threads';
+
+if (!isMainThread) {
+  const { serve } = await import('./common-http.mjs');
+  const main = parentPort;
+  const streams = new Map();
+  let nextId = 0;
+  main.on('message', ({ id, chunk, length, error }) => {
+    const res = streams.get(id);
+    if (!res) return;
+    if (error) res.destroy();
+    else res.write(new Uint8Array(chunk, 0, length));
+  });
+  serve('replay-floor-threads', (req, res, assignments) => {
+    const id = nextId++;
+    streams.set(id, res);
+    const sse = !/application\/(x-nd)?json/.test(req.headers.accept ?? '');
+    res.writeHead(200, { 'Content-Type': sse ? 'text/event-stream' : 'application/x-ndjson' });
+    res.flushHeaders();
+    main.postMessage({ open: id, assignments, sse });
+    res.on('close', () => {
+      streams.delete(id);
+      main.postMessage({ close: id });
+    });
+  });
+} else {
+  const worker = new Worker(new URL(import.meta.url));
+  // Signals reach the main thread only (serve() listens for them in the worker).
+  process.on('SIGTERM', () => process.exit(0));
+  process.on('SIGINT', () => process.exit(0));
+  const { default: Kafka } = await import('node-rdkafka');
+  const { writeInt } = await import('../../dist/lib/byte-batch.js');
+  const { KAFKA_DEFAULTS, KAFKA_FORCED } = await import('../../dist/lib/kafka-defaults.js');
+  const { BROKERS } = await import('../lib/common.mjs');
+  const PARTITION = Buffer.from(',"_kafka":{"partition":');
+  const OFFSET = Buffer.from(',"offset":');
+  const DATA = Buffer.from('data: ');
+  const SLAB = 256 * 1024;
+  const consumers = new Map();
+
+  const open = (id, assignments, sse) => {
+    const consumer = new Kafka.KafkaConsumer(
+      { ...KAFKA_DEFAULTS, ...KAFKA_FORCED, 'metadata.broker.list': BROKERS, event_cb: false },
+      { 'auto.offset.reset': 'earliest' },
+    );
+    consumers.set(id, consumer);
+    // Never pooled (allocUnsafeSlow): its whole ArrayBuffer is this slab, so it can be transferred.
+    let slab = Buffer.allocUnsafeSlow(SLAB);
+    let end = 0;
+    let scheduled = false;
+    /** Hands the slab's memory to the HTTP thread (transferred, not copied); the caller makes a new one. */
+    const send = () => {
+      worker.postMessage({ id, chunk: slab.buffer, length: end }, [slab.buffer]);
+      end = 0;
+    };
+    const flush = () => {
+      scheduled = false;
+      if (end === 0) return;
+      send();
+      slab = Buffer.allocUnsafeSlow(SLAB);
+    };
+    const onMessage = (m) => {
+      const value = m.value;
+      if (!value) return;
+      const need = value.length + 80;
+      if (end + need > slab.length) {
+        send();
+        slab = Buffer.allocUnsafeSlow(Math.max(SLAB, need));
+      }
+      if (sse) {
+        slab.set(DATA, end);
+        end += DATA.length;
+      }
+      let close = value.length - 1;
+      while (value[close] !== 125) close--;
+      slab.set(value, end);
+      end += close;
+      slab.set(PARTITION, end);
+      end = writeInt(slab, end + PARTITION.length, m.partition);
+      slab.set(OFFSET, end);
+      end = writeInt(slab, end + OFFSET.length, m.offset);
+      slab[end++] = 125;
+      slab[end++] = 125;
+      slab[end++] = 10;
+      if (sse) slab[end++] = 10;
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    };
+    consumer.connect({ timeout: 10_000 }, (err) => {
+      if (err) {
+        worker.postMessage({ id, error: true });
+        return;
+      }
+      if (!consumers.has(id)) {
+        consumer.disconnect();
+        return;
+      }
+      consumer.assign(assignments);
+      consumer.setDefaultConsumeTimeout(50);
+      consumer.setDefaultConsumeLoopTimeoutDelay(0);
+      consumer.on('data', onMessage);
+      consumer.consume();
+    });
+  };
+
+  worker.on('message', (msg) => {
+    if (msg.open !== undefined) open(msg.open, msg.assignments, msg.sse);
+    else {
+      const consumer = consumers.get(msg.close);
+      consumers.delete(msg.close);
+      if (consumer?.isConnected()) consumer.disconnect();
+    }
+  });
+}
