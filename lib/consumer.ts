@@ -1,8 +1,10 @@
 // The only file that imports node-rdkafka. Everything else talks to Kafka
 // through the small BridgeConsumer interface below.
 
+import { isMainThread } from 'node:worker_threads';
 import type { LibrdKafkaError, KafkaConsumer as RdKafkaConsumer, Message as RdKafkaMessage } from 'node-rdkafka';
 import Kafka from 'node-rdkafka';
+import { ConfigurationError } from './errors.ts';
 
 /** A Kafka message as node-rdkafka delivers it (and as KafkaSSE's hooks receive it). */
 export type KafkaMessage = RdKafkaMessage;
@@ -179,6 +181,10 @@ function asError(err: LibrdKafkaError | Error | null | undefined, what: string):
 }
 
 /** A BridgeConsumer backed by one node-rdkafka KafkaConsumer in flowing mode. */
+/** Why a consumer cannot be made in a worker thread (for the server's log). */
+export const MAIN_THREAD_ONLY =
+  'kafka-sse-bridge reads Kafka on the main thread only: node-rdkafka aborts the process when a worker thread consumes; call kafkaSse() from a server on the main thread';
+
 export class RdKafkaBridgeConsumer implements BridgeConsumer {
   #consumer: RdKafkaConsumer;
   #assigned: { topic: string; partition: number }[] = [];
@@ -190,6 +196,10 @@ export class RdKafkaBridgeConsumer implements BridgeConsumer {
   #arrivals = 0;
 
   constructor(config: KafkaConfig, eventHandlers: Record<string, (...args: unknown[]) => void> | undefined) {
+    // node-rdkafka hands messages over on the process's default event loop: the first message a
+    // consumer made in a worker thread reads aborts the whole process (V8: "Cannot create a handle
+    // without a HandleScope"; test/integration/worker-thread.test.ts). Refuse before reading.
+    if (!isMainThread) throw new ConfigurationError(MAIN_THREAD_ONLY);
     const globalConfig: Record<string, unknown> = { ...config };
     // node-rdkafka leaked memory with event_cb on; only turn it on when someone listens.
     globalConfig.event_cb = eventHandlers !== undefined && Object.keys(eventHandlers).length > 0;

@@ -311,6 +311,8 @@ function made<T>(make: () => T): T {
   try {
     return make();
   } catch (err) {
+    // The library's own refusal (a worker thread: see MAIN_THREAD_ONLY) says what to fix: answered as misconfigured.
+    if (err instanceof ConfigurationError) throw err;
     throw new ConsumerNotMade(err);
   }
 }
