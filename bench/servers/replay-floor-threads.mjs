@@ -46,22 +46,11 @@ if (!isMainThread) {
   // Signals reach the main thread only (serve() listens for them in the worker).
   process.on('SIGTERM', () => process.exit(0));
   process.on('SIGINT', () => process.exit(0));
-  const { default: Kafka } = await import('node-rdkafka');
-  const { writeInt } = await import('../../dist/lib/byte-batch.js');
-  const { KAFKA_DEFAULTS, KAFKA_FORCED } = await import('../../dist/lib/kafka-defaults.js');
-  const { BROKERS } = await import('../lib/common.mjs');
-  const PARTITION = Buffer.from(',"_kafka":{"partition":');
-  const OFFSET = Buffer.from(',"offset":');
-  const DATA = Buffer.from('data: ');
+  const { floorConsumer, frameInto, frameRoom } = await import('./floor-parts.mjs');
   const SLAB = 256 * 1024;
   const consumers = new Map();
 
   const open = (id, assignments, sse) => {
-    const consumer = new Kafka.KafkaConsumer(
-      { ...KAFKA_DEFAULTS, ...KAFKA_FORCED, 'metadata.broker.list': BROKERS, event_cb: false },
-      { 'auto.offset.reset': 'earliest' },
-    );
-    consumers.set(id, consumer);
     // Never pooled (allocUnsafeSlow): its whole ArrayBuffer is this slab, so it can be transferred.
     let slab = Buffer.allocUnsafeSlow(SLAB);
     let end = 0;
@@ -78,49 +67,23 @@ if (!isMainThread) {
       slab = Buffer.allocUnsafeSlow(SLAB);
     };
     const onMessage = (m) => {
-      const value = m.value;
-      if (!value) return;
-      const need = value.length + 80;
+      if (!m.value) return;
+      const need = frameRoom(m.value.length);
       if (end + need > slab.length) {
         send();
         slab = Buffer.allocUnsafeSlow(Math.max(SLAB, need));
       }
-      if (sse) {
-        slab.set(DATA, end);
-        end += DATA.length;
-      }
-      let close = value.length - 1;
-      while (value[close] !== 125) close--;
-      slab.set(value, end);
-      end += close;
-      slab.set(PARTITION, end);
-      end = writeInt(slab, end + PARTITION.length, m.partition);
-      slab.set(OFFSET, end);
-      end = writeInt(slab, end + OFFSET.length, m.offset);
-      slab[end++] = 125;
-      slab[end++] = 125;
-      slab[end++] = 10;
-      if (sse) slab[end++] = 10;
+      end = frameInto(slab, end, m, sse);
       if (!scheduled) {
         scheduled = true;
         setImmediate(flush);
       }
     };
-    consumer.connect({ timeout: 10_000 }, (err) => {
-      if (err) {
-        worker.postMessage({ id, error: true });
-        return;
-      }
-      if (!consumers.has(id)) {
-        consumer.disconnect();
-        return;
-      }
-      consumer.assign(assignments);
-      consumer.setDefaultConsumeTimeout(50);
-      consumer.setDefaultConsumeLoopTimeoutDelay(0);
-      consumer.on('data', onMessage);
-      consumer.consume();
-    });
+    const onError = () => worker.postMessage({ id, error: true });
+    consumers.set(
+      id,
+      floorConsumer(assignments, onMessage, onError, () => consumers.has(id)),
+    );
   };
 
   worker.on('message', (msg) => {

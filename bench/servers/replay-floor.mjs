@@ -10,22 +10,11 @@
 // `_kafka`, no backpressure (a slow client makes the process buffer). What is
 // left is node-rdkafka's hand-over, one copy and the socket write: what any
 // Node bridge pays per replayed message before doing anything of its own.
-import Kafka from 'node-rdkafka';
-import { writeInt } from '../../dist/lib/byte-batch.js';
-import { KAFKA_DEFAULTS, KAFKA_FORCED } from '../../dist/lib/kafka-defaults.js';
-import { BROKERS } from '../lib/common.mjs';
 import { serve } from './common-http.mjs';
-
-const PARTITION = Buffer.from(',"_kafka":{"partition":');
-const OFFSET = Buffer.from(',"offset":');
-const DATA = Buffer.from('data: ');
+import { floorConsumer, frameInto, frameRoom } from './floor-parts.mjs';
 
 serve('replay-floor', (req, res, assignments) => {
   const sse = !/application\/(x-nd)?json/.test(req.headers.accept ?? '');
-  const consumer = new Kafka.KafkaConsumer(
-    { ...KAFKA_DEFAULTS, ...KAFKA_FORCED, 'metadata.broker.list': BROKERS, event_cb: false },
-    { 'auto.offset.reset': 'earliest' },
-  );
   res.writeHead(200, { 'Content-Type': sse ? 'text/event-stream' : 'application/x-ndjson' });
   let slab = Buffer.allocUnsafe(256 * 1024);
   let start = 0;
@@ -38,9 +27,8 @@ serve('replay-floor', (req, res, assignments) => {
     start = end;
   };
   const onMessage = (m) => {
-    const value = m.value;
-    if (!value) return;
-    const need = value.length + 80;
+    if (!m.value) return;
+    const need = frameRoom(m.value.length);
     if (end + need > slab.length) {
       const pending = slab.subarray(start, end);
       slab = Buffer.allocUnsafe(Math.max(256 * 1024, 2 * (pending.length + need)));
@@ -48,38 +36,13 @@ serve('replay-floor', (req, res, assignments) => {
       start = 0;
       end = pending.length;
     }
-    if (sse) {
-      slab.set(DATA, end);
-      end += DATA.length;
-    }
-    let close = value.length - 1;
-    while (value[close] !== 125) close--;
-    slab.set(value, end);
-    end += close;
-    slab.set(PARTITION, end);
-    end = writeInt(slab, end + PARTITION.length, m.partition);
-    slab.set(OFFSET, end);
-    end = writeInt(slab, end + OFFSET.length, m.offset);
-    slab[end++] = 125;
-    slab[end++] = 125;
-    slab[end++] = 10;
-    if (sse) slab[end++] = 10;
+    end = frameInto(slab, end, m, sse);
     if (!scheduled) {
       scheduled = true;
       setImmediate(flush);
     }
   };
-  consumer.connect({ timeout: 10_000 }, (err) => {
-    if (err) {
-      res.destroy();
-      return;
-    }
-    consumer.assign(assignments);
-    consumer.setDefaultConsumeTimeout(50);
-    consumer.setDefaultConsumeLoopTimeoutDelay(0);
-    consumer.on('data', onMessage);
-    consumer.consume();
-  });
+  const consumer = floorConsumer(assignments, onMessage, () => res.destroy());
   res.on('close', () => {
     if (consumer.isConnected()) consumer.disconnect();
   });
