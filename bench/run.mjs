@@ -1198,10 +1198,10 @@ async function main() {
   };
   results.brokerPid = brokerPid() ?? undefined;
   // The local broker is the benchmark's own: its CPU is reported beside the servers'.
-  const ownPids = () => new Set([process.pid, ...(results.brokerPid ? [results.brokerPid] : [])]);
+  const ownPids = new Set([process.pid, results.brokerPid].filter(Boolean));
   log(`kafka-sse-bridge bench ${RUN_ID}${QUICK ? ' (quick)' : ''}: ${SCENARIOS.join(', ')} × ${CONTENDERS.join(', ')}`);
   const noteActivity = (when) => {
-    const other = otherActivity(ownPids());
+    const other = otherActivity(ownPids);
     results.otherActivity.push({ when, loadavg: os.loadavg().map((x) => round(x, 2)), processes: other });
     if (other.length) log(`other processes busy ${when}: ${other.map((p) => `${p.comm} ${p.cpuPct}%`).join(', ')}`);
   };

@@ -1,9 +1,10 @@
 // A source backed by a consumer of the stream's own: replays, resumes the
 // shared tail cannot serve, and every stream with `sharedTail: null`.
-import { type BridgeConsumer, type TopicPartitionOffset, type Watermarks, watchForStall } from './consumer.ts';
+import type { BridgeConsumer, TopicPartitionOffset, Watermarks } from './consumer.ts';
 import { KafkaConsumeError } from './errors.ts';
 import type { PositionTracker } from './position-tracker.ts';
 import type { SourceSink, StreamSource } from './source.ts';
+import { watchForStall } from './stall-watch.ts';
 import type { KafkaMessage, Logger } from './types.ts';
 
 /** How often a pending rewind checks whether retention removed its message. */

@@ -5,6 +5,7 @@ import { isMainThread } from 'node:worker_threads';
 import type { LibrdKafkaError, KafkaConsumer as RdKafkaConsumer, Message as RdKafkaMessage } from 'node-rdkafka';
 import Kafka from 'node-rdkafka';
 import { ConfigurationError } from './errors.ts';
+import { poolGate } from './pool-gate.ts';
 
 /** A Kafka message as node-rdkafka delivers it (and as KafkaSSE's hooks receive it). */
 export type KafkaMessage = RdKafkaMessage;
@@ -76,86 +77,8 @@ const CONSUME_WAIT_MS = 50;
 const QUIESCE_MS = 20;
 const QUIESCE_MAX_ROUNDS = 50;
 
-import { poolGate, poolLoad } from './pool-gate.ts';
-
 /** Live count of consumers created and not yet fully disconnected, for leak checks. */
 let openConsumers = 0;
-
-/**
- * How often a stall check looks. node-rdkafka's flowing loop stops for good on
- * some errors (e.g. all brokers down during a broker restart) without telling
- * anyone until disconnect; librdkafka keeps fetching meanwhile, so "the
- * partition's end moved past us and nothing arrived for two checks" means the
- * consumer is stuck.
- */
-export const STALL_CHECK_MS = 5000;
-
-/** How long a stall's confirmation lookup may take (it holds a libuv pool thread meanwhile). */
-const CONFIRM_TIMEOUT_MS = 1000;
-
-/** True while some stream's stall is being confirmed (one at a time per process). */
-let confirmationInFlight = false;
-
-/**
- * Calls `onStall` (once) when `consumer` made no callback for two checks in a
- * row while some partition's cached end is past `positions()` and `paused()`
- * is false, looking every `everyMs`, and the cluster confirms it: the
- * partitions' ends, asked afresh, are still past the positions and still
- * nothing arrived. A lookup that fails means the cluster is busy moving
- * leaders or unreachable (a frozen leader held a consumer ~15 s with nothing
- * delivered in the cluster suite), not that the consumer is stuck: the count
- * starts over. Returns the timer (unref'd), for clearInterval.
- */
-export function watchForStall(
-  consumer: BridgeConsumer,
-  positions: () => readonly { topic: string; partition: number; nextOffset: number }[],
-  paused: () => boolean,
-  onStall: () => void,
-  everyMs: number = STALL_CHECK_MS,
-): NodeJS.Timeout {
-  let seen = consumer.deliveries();
-  let suspect = 0;
-  let confirming = false;
-  const behindOf = () =>
-    positions().filter((p) => {
-      const marks = consumer.cachedWatermarks(p.topic, p.partition);
-      return marks !== undefined && marks.high > p.nextOffset;
-    });
-  const timer = setInterval(() => {
-    if (confirming) return;
-    const now = consumer.deliveries();
-    const behind = behindOf();
-    suspect = now === seen && behind.length > 0 && !paused() ? suspect + 1 : 0;
-    seen = now;
-    // One confirmation at a time in the process, short, and only while no
-    // stream setup waits for the thread pool: during an outage every stream
-    // is suspect, and their lookups must not keep new requests from their answer.
-    if (suspect < 2 || confirmationInFlight || poolLoad().waiting > 0) return;
-    confirming = true;
-    confirmationInFlight = true;
-    const timeoutMs = Math.min(everyMs, CONFIRM_TIMEOUT_MS);
-    Promise.all(behind.map((p) => consumer.watermarks(p.topic, p.partition, timeoutMs))).then(
-      (marks) => {
-        confirming = false;
-        confirmationInFlight = false;
-        const still = marks.some((m, i) => m.high > (behind[i] as { nextOffset: number }).nextOffset);
-        if (still && consumer.deliveries() === seen && !paused()) {
-          clearInterval(timer);
-          onStall();
-        } else {
-          suspect = 0;
-        }
-      },
-      () => {
-        confirming = false;
-        confirmationInFlight = false;
-        suspect = 0;
-      },
-    );
-  }, everyMs);
-  timer.unref();
-  return timer;
-}
 
 /**
  * Whether a librdkafka error event says that no broker can be reached any
@@ -180,11 +103,11 @@ function asError(err: LibrdKafkaError | Error | null | undefined, what: string):
   return e;
 }
 
-/** A BridgeConsumer backed by one node-rdkafka KafkaConsumer in flowing mode. */
 /** Why a consumer cannot be made in a worker thread (for the server's log). */
 export const MAIN_THREAD_ONLY =
   'kafka-sse-bridge reads Kafka on the main thread only: node-rdkafka aborts the process when a worker thread consumes; call kafkaSse() from a server on the main thread';
 
+/** A BridgeConsumer backed by one node-rdkafka KafkaConsumer in flowing mode. */
 export class RdKafkaBridgeConsumer implements BridgeConsumer {
   #consumer: RdKafkaConsumer;
   #assigned: { topic: string; partition: number }[] = [];

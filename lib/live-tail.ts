@@ -1,17 +1,11 @@
 // One live tail: a consumer reading a set of topics from their end into a
 // log that its streams read at their own pace (see shared-tail.ts for how
 // streams find it, tail-source.ts for how one reads it).
-import {
-  type BridgeConsumer,
-  isAllBrokersDown,
-  type KafkaConfig,
-  STALL_CHECK_MS,
-  type Watermarks,
-  watchForStall,
-} from './consumer.ts';
+import { type BridgeConsumer, isAllBrokersDown, type KafkaConfig, type Watermarks } from './consumer.ts';
 import { KafkaConsumeError, TopicNotAvailableError } from './errors.ts';
 import { PositionTracker } from './position-tracker.ts';
 import type { ResolvedPosition } from './positions.ts';
+import { STALL_CHECK_MS, watchForStall } from './stall-watch.ts';
 import { type LogEntry, TailLog } from './tail-log.ts';
 import type { KafkaMessage, Logger } from './types.ts';
 

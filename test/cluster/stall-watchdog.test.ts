@@ -6,7 +6,7 @@
 // librdkafka finds it by itself and carries on. Meanwhile nothing is delivered
 // and the consumer's cached end of the partition stays past its position, which
 // looks like a stuck consumer after two quiet checks (10-15 s): watchForStall
-// (lib/consumer.ts) asks the cluster for the partition's end before it ends a
+// (lib/stall-watch.ts) asks the cluster for the partition's end before it ends a
 // stream, and a lookup that fails (no leader yet) starts its count over.
 import assert from 'node:assert/strict';
 import pino from 'pino';

@@ -3,10 +3,10 @@
 // asserted is what a client would receive (events, ids, the end) and that
 // every consumer is released.
 import assert from 'node:assert/strict';
-import { watchForStall } from '../../lib/consumer.ts';
 import { runStream } from '../../lib/kafka-sse.ts';
 import type { KafkaSseOptions } from '../../lib/options.ts';
 import { SharedTail } from '../../lib/shared-tail.ts';
+import { watchForStall } from '../../lib/stall-watch.ts';
 import { TailLog } from '../../lib/tail-log.ts';
 import type { DeserializedMessage, KafkaMessage } from '../../lib/types.ts';
 import { asResponse, FakeKafka, FakeResponse, fakeRequest } from '../helpers/fake-kafka.ts';
