@@ -86,7 +86,7 @@ function stream(
 
 /** Frames every message as text, calling `take` with each frame. */
 function frames(mode: 'sse' | 'ndjson', msgs: KafkaMessage[], take: (frame: string) => void): void {
-  stream(mode, msgs, (p, pos, m) => take(p.frame(m, pos) ?? ''));
+  stream(mode, msgs, (p, pos, m) => take((p.frame(m, pos) as string | undefined) ?? '')); // not shared: text
 }
 
 for (const mode of ['sse', 'ndjson'] as const) {

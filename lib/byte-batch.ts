@@ -70,6 +70,13 @@ export class ByteBatch {
     this.end += writeUtf8.call(this.buf, text, this.end);
   }
 
+  /** Appends a copy of `bytes`. */
+  append(bytes: Buffer): void {
+    this.room(bytes.length);
+    this.buf.set(bytes, this.end);
+    this.end += bytes.length;
+  }
+
   /** The pending bytes (a view of the slab), no longer pending. */
   take(): Buffer {
     const piece = this.buf.subarray(this.start, this.end);

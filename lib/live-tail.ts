@@ -281,6 +281,8 @@ export class LiveTail {
     if (!tracker || this.#closing) return;
     const i = this.#index.get(`${message.topic}\u0000${message.partition}`);
     if (i === undefined || message.offset < (this.#next[i] as number)) return;
+    // node-rdkafka makes a topic string per message: the log keeps the tail's own, one fewer object per entry.
+    message.topic = (this.#partitions[i] as TailPartition).topic;
     tracker.advanceAt(i, message.offset, message.timestamp);
     this.#next[i] = message.offset + 1;
     this.#log.append(message, i, tracker.id());

@@ -1,7 +1,7 @@
 // The per-message path, once for every source: deserialize → filter →
 // serialize → frame. Built once per stream from its options. A source hands
 // each message in; out comes the frame to write, or nothing (skipped).
-import type { ByteBatch } from './byte-batch.ts';
+import { ByteBatch } from './byte-batch.ts';
 import { defaultDeserializer } from './deserializer.ts';
 import { FilterError, type KafkaSseError } from './errors.ts';
 import type { CompiledFilter } from './filters.ts';
@@ -28,18 +28,43 @@ import type { DeserializedMessage, Deserializer, Filterer, KafkaMessage, Logger,
  */
 export interface Prepared {
   ok: boolean;
-  value?: DeserializedMessage;
+  value: DeserializedMessage | undefined;
   /** The NDJSON line / SSE data; null when it cannot be serialized. Undefined until asked. */
-  ndjson?: string | null;
-  sse?: string | null;
+  ndjson: string | null | undefined;
+  sse: string | null | undefined;
   /** `sse` is known to hold no line break (one `data:` line). */
-  sseOneLine?: boolean;
-  /** The whole SSE event with the log's id, for streams in step with the log. */
-  sseFrame?: string;
-  /** `sseFrame` / the NDJSON line as one HTTP/1.1 chunk (see sharedChunk). Made when first asked. */
-  sseChunk?: Buffer;
-  ndjsonChunk?: Buffer;
+  sseOneLine: boolean;
+  /**
+   * The whole SSE event with the log's id (for streams in step with the log) /
+   * the NDJSON line, as one HTTP/1.1 chunk (see httpChunk). Made when first asked.
+   */
+  sseChunk: Buffer | undefined;
+  ndjsonChunk: Buffer | undefined;
 }
+
+/**
+ * A Prepared with nothing made yet. Every field is there from the start: an
+ * object given fields as they are made moves them out of line (one more
+ * object per message of a shared log).
+ */
+export function newPrepared(): Prepared {
+  return {
+    ok: true,
+    value: undefined,
+    ndjson: undefined,
+    sse: undefined,
+    sseOneLine: false,
+    sseChunk: undefined,
+    ndjsonChunk: undefined,
+  };
+}
+
+/**
+ * A frame to write: text, or the bytes every stream of a shared log writes
+ * for one of its messages, as one HTTP/1.1 chunk (see httpChunk and
+ * StreamWriter.framed).
+ */
+export type Frame = string | Buffer;
 
 /**
  * A message in a shared log (the shared tail's), with the caches that the
@@ -50,7 +75,8 @@ export interface SharedMessage {
   readonly message: KafkaMessage;
   /** The resume id after this message for a stream whose positions equal the log's. */
   readonly id: string;
-  prepared: Map<Deserializer, Prepared> | undefined;
+  /** What streams with this deserializer share of the message, made on the first call. */
+  preparedFor(deserializer: Deserializer): Prepared;
   /** Counts what the caches added against the log's byte bound. */
   grow(chars: number): void;
 }
@@ -95,11 +121,10 @@ export class StreamPipeline {
   readonly #raw: boolean;
   /** `_kafka` for the raw path, as text or written as bytes. */
   readonly #framer = new RawFramer();
+  /** Where a shared log's chunks are written before they are copied out (see RawFramer.chunk). */
+  #scratch: ByteBatch | undefined;
   /** The last text #rawData made holds no line break (SSE: one `data:` line). */
   #oneLine = false;
-  /** The shared entry whose ready-made frame the last frame() returned (see sharedChunk). */
-  #lastPrepared: Prepared | undefined;
-  #lastEntry: SharedMessage | undefined;
   /** Messages read but not sent (filtered out, undeserializable or unserializable). */
   skipped = 0;
   /**
@@ -137,7 +162,7 @@ export class StreamPipeline {
     }
     const frame = this.frame(message, positions);
     if (frame === undefined) return false;
-    out.text(frame);
+    out.text(frame as string); // not shared: text
     return true;
   }
 
@@ -146,11 +171,10 @@ export class StreamPipeline {
    * `positions` gives the stream's resume id (already advanced past the
    * message). `shared`: the shared-log entry the message was read from;
    * `inStep`: the stream's id equals `shared.id`, so the entry's ready-made
-   * frame carries the right id.
+   * frame carries the right id. Text, but for a shared log's ready-made
+   * frames (SSE in step, NDJSON), which are its chunks (see Frame).
    */
-  frame(message: KafkaMessage, positions: PositionTracker, shared?: SharedMessage, inStep = false): string | undefined {
-    this.#lastPrepared = undefined;
-    this.#lastEntry = undefined;
+  frame(message: KafkaMessage, positions: PositionTracker, shared?: SharedMessage, inStep = false): Frame | undefined {
     if (shared !== undefined && this.#sharesCaches) return this.#sharedFrame(shared, positions, inStep);
     let data: string | null | undefined = this.#raw ? this.#rawData(message, undefined) : undefined;
     if (data === null) {
@@ -203,18 +227,9 @@ export class StreamPipeline {
     return spliceMeta(text, this.#framer.metaJson(message));
   }
 
-  #sharedFrame(shared: SharedMessage, positions: PositionTracker, inStep: boolean): string | undefined {
+  #sharedFrame(shared: SharedMessage, positions: PositionTracker, inStep: boolean): string | Buffer | undefined {
     const message = shared.message;
-    let map = shared.prepared;
-    if (map === undefined) {
-      map = new Map();
-      shared.prepared = map;
-    }
-    let prepared = map.get(this.#deserializer);
-    if (prepared === undefined) {
-      prepared = { ok: true };
-      map.set(this.#deserializer, prepared);
-    }
+    const prepared = shared.preparedFor(this.#deserializer);
     if (!this.#raw) {
       // Filters (or a custom deserializer) need the object.
       const value = this.#sharedValue(prepared, message);
@@ -224,49 +239,41 @@ export class StreamPipeline {
       }
       if (!this.#passes(value, message)) return undefined;
     }
-    const data = this.#sharedData(prepared, shared);
+    // The same bytes for every stream (NDJSON has no ids; SSE in step has the
+    // log's): one chunk, kept. Its text is made for it and not kept: strings
+    // held by every entry of a busy log were most of what each young-generation
+    // GC copied (bench/results/2026-12-02-tail-gc).
+    const chunk = this.mode === 'ndjson' ? prepared.ndjsonChunk : prepared.sseChunk;
+    if (chunk !== undefined && (inStep || this.mode === 'ndjson')) return chunk;
+    const value = message.value;
+    if (
+      this.#raw &&
+      (inStep || this.mode === 'ndjson') &&
+      prepared.ok &&
+      value !== null &&
+      value !== undefined &&
+      sendableAsIs(value)
+    ) {
+      // The usual message: its chunk written from its bytes, no text made at all.
+      this.#scratch ??= new ByteBatch();
+      const made = this.#framer.chunk(this.#scratch, this.mode, message, value, shared.id);
+      if (this.mode === 'ndjson') prepared.ndjsonChunk = made;
+      else prepared.sseChunk = made;
+      shared.grow(made.length);
+      return made;
+    }
+    const data = this.#sharedData(prepared, shared, !inStep && this.mode === 'sse');
     if (data === null) {
       this.skipped++;
       return undefined;
     }
-    if (this.mode === 'ndjson') {
-      this.#lastPrepared = prepared;
-      this.#lastEntry = shared;
-      return data;
-    }
     const frame = prepared.sseOneLine ? sseMessageOneLine : sseMessage;
-    if (!inStep) return frame(data, positions.id());
-    if (prepared.sseFrame === undefined) {
-      prepared.sseFrame = frame(data, shared.id);
-      shared.grow(prepared.sseFrame.length);
-    }
-    this.#lastPrepared = prepared;
-    this.#lastEntry = shared;
-    return prepared.sseFrame;
-  }
-
-  /**
-   * When the last frame() returned a shared log's ready-made frame (the same
-   * for every stream in step with the log): that frame as one HTTP/1.1 chunk,
-   * encoded once for all of them, so each stream's write is one socket write
-   * of shared bytes (see StreamWriter.framed). Undefined otherwise.
-   */
-  sharedChunk(): Buffer | undefined {
-    const prepared = this.#lastPrepared;
-    const entry = this.#lastEntry;
-    if (prepared === undefined || entry === undefined) return undefined;
-    if (this.mode === 'ndjson') {
-      if (prepared.ndjsonChunk === undefined && typeof prepared.ndjson === 'string') {
-        prepared.ndjsonChunk = httpChunk(prepared.ndjson);
-        entry.grow(prepared.ndjsonChunk.length);
-      }
-      return prepared.ndjsonChunk;
-    }
-    if (prepared.sseChunk === undefined && prepared.sseFrame !== undefined) {
-      prepared.sseChunk = httpChunk(prepared.sseFrame);
-      entry.grow(prepared.sseChunk.length);
-    }
-    return prepared.sseChunk;
+    if (this.mode === 'sse' && !inStep) return frame(data, positions.id());
+    const made = httpChunk(this.mode === 'ndjson' ? data : frame(data, shared.id));
+    if (this.mode === 'ndjson') prepared.ndjsonChunk = made;
+    else prepared.sseChunk = made;
+    shared.grow(made.length);
+    return made;
   }
 
   /** The shared deserialization, made once; undefined (logged once) when the deserializer fails. */
@@ -285,11 +292,13 @@ export class StreamPipeline {
   }
 
   /**
-   * The shared wire text for this stream's mode (NDJSON: the whole line),
-   * made once: from the text when nothing needs the object, else from the
-   * shared deserialization. Null when the message is skipped.
+   * The shared wire text for this stream's mode (NDJSON: the whole line):
+   * from the text when nothing needs the object, else from the shared
+   * deserialization. Null when the message is skipped (kept, so that other
+   * streams skip it without logging again); the text is kept only with
+   * `keep` (SSE streams out of step with the log frame it with ids of their own).
    */
-  #sharedData(prepared: Prepared, shared: SharedMessage): string | null {
+  #sharedData(prepared: Prepared, shared: SharedMessage, keep: boolean): string | null {
     const message = shared.message;
     const cached = this.mode === 'ndjson' ? prepared.ndjson : prepared.sse;
     if (cached !== undefined) return cached;
@@ -304,9 +313,11 @@ export class StreamPipeline {
       data = value === undefined ? null : this.#serializeOnce(value, message);
     }
     if (data !== null && this.mode === 'ndjson') data = ndjsonLine(data);
-    if (this.mode === 'ndjson') prepared.ndjson = data;
-    else prepared.sse = data;
-    if (data !== null) shared.grow(data.length);
+    if (data === null || keep) {
+      if (this.mode === 'ndjson') prepared.ndjson = data;
+      else prepared.sse = data;
+      if (data !== null) shared.grow(data.length);
+    }
     return data;
   }
 

@@ -8,6 +8,20 @@ const OFFSET_FIELD = '"offset":';
 const TIMESTAMP_FIELD_BYTES = Buffer.from(TIMESTAMP_FIELD);
 const OFFSET_FIELD_BYTES = Buffer.from(OFFSET_FIELD);
 
+type Latin1Slice = (this: Buffer, start: number, end: number) => string;
+
+/** Buffer's own latin1Slice where it has one (toString's argument handling costs more than a short id's decoding). */
+const latin1Slice: Latin1Slice =
+  (Buffer.prototype as unknown as { latin1Slice?: Latin1Slice }).latin1Slice ??
+  function (this: Buffer, start: number, end: number): string {
+    return this.toString('latin1', start, end);
+  };
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 127) return false;
+  return true;
+}
+
 function keyOf(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`;
 }
@@ -33,6 +47,8 @@ export class PositionTracker {
   readonly #useTimestamps: boolean;
   #dirty = true;
   #cached = '';
+  /** Every prefix is ASCII, so the id's bytes decode as latin1 (faster than UTF-8). */
+  #ascii: boolean;
   /** The prefixes as UTF-8, for writeId(); made on its first call (a shared tail's readers never make them). */
   #prefixBytes: Buffer[] | undefined;
   /** The id as UTF-8, as writeId() last wrote it, and where each partition's number starts and ends in it. */
@@ -51,6 +67,7 @@ export class PositionTracker {
     this.#prefixes = positions.map(prefixOf);
     this.#fields = positions.map((p) => (this.#byTime(p) ? TIMESTAMP_FIELD : OFFSET_FIELD));
     this.#values = positions.map((p) => (this.#byTime(p) ? (p.timestamp as number) : p.offset));
+    this.#ascii = this.#prefixes.every(isAscii);
   }
 
   /**
@@ -74,6 +91,7 @@ export class PositionTracker {
     this.#fields.push(this.#byTime(p) ? TIMESTAMP_FIELD : OFFSET_FIELD);
     this.#values.push(this.#byTime(p) ? (p.timestamp as number) : p.offset);
     this.#prefixBytes?.push(Buffer.from(prefixOf(p)));
+    this.#ascii &&= isAscii(prefixOf(p));
     this.#dirty = true;
     this.#changed = -2;
   }
@@ -115,18 +133,16 @@ export class PositionTracker {
     return true;
   }
 
-  /** The id to send: a JSON array of the next position of every assigned partition. */
+  /**
+   * The id to send: a JSON array of the next position of every assigned
+   * partition. One flat string, decoded from the id's bytes (see writeId): a
+   * concatenation would be a tree of six or more strings, and a shared tail
+   * keeps an id per message of its log.
+   */
   id(): string {
     if (this.#dirty) {
-      let s = '[';
-      for (let i = 0; i < this.#prefixes.length; i++) {
-        if (i > 0) s += ',';
-        s += this.#prefixes[i];
-        s += this.#fields[i];
-        s += this.#values[i];
-        s += '}';
-      }
-      this.#cached = `${s}]`;
+      const bytes = this.#currentIdBytes();
+      this.#cached = this.#ascii ? latin1Slice.call(bytes, 0, bytes.length) : bytes.toString('utf8');
       this.#dirty = false;
     }
     return this.#cached;
@@ -148,6 +164,13 @@ export class PositionTracker {
    * again (in place, when it keeps its width) before one copy.
    */
   writeId(buf: Buffer, at: number): number {
+    const id = this.#currentIdBytes();
+    buf.set(id, at);
+    return at + id.length;
+  }
+
+  /** #idBytes, brought up to date. */
+  #currentIdBytes(): Buffer {
     let id = this.#idBytes;
     const changed = this.#changed;
     if (id === undefined || changed === -2) id = this.#writeIdBytes();
@@ -159,8 +182,7 @@ export class PositionTracker {
       } else id = this.#writeIdBytes();
     }
     this.#changed = -1;
-    buf.set(id, at);
-    return at + id.length;
+    return id;
   }
 
   /** Writes #idBytes anew (its exact size), with where each number starts and ends. */

@@ -55,11 +55,18 @@ export class RawFramer {
 
   /**
    * Writes the frame of `message`, whose bytes `value` are sendableAsIs(),
-   * into `out`: (SSE) the event line and the stream's id, the bytes up to
-   * the object's closing brace, then `"_kafka":{…}` and the closing brace,
-   * with the numbers written as digits.
+   * into `out`: (SSE) the event line and the id (the stream's positions', or
+   * one given as text: a shared log's), the bytes up to the object's closing
+   * brace, then `"_kafka":{…}` and the closing brace, with the numbers
+   * written as digits.
    */
-  writeFrame(out: ByteBatch, mode: StreamMode, message: KafkaMessage, value: Buffer, positions: PositionTracker): void {
+  writeFrame(
+    out: ByteBatch,
+    mode: StreamMode,
+    message: KafkaMessage,
+    value: Buffer,
+    positions: PositionTracker | string,
+  ): void {
     // The closing brace, and whether the object has members (see spliceMeta).
     let close = value.length - 1;
     while (value[close] !== 125) close--;
@@ -70,7 +77,11 @@ export class RawFramer {
     const keyJson = key === undefined || key === null ? undefined : JSON.stringify(key.toString());
     const sse = mode === 'sse';
     out.room(
-      (sse ? SSE_HEAD.length + positions.idBytesBound() + SSE_DATA.length : 0) +
+      (sse
+        ? SSE_HEAD.length +
+          (typeof positions === 'string' ? 3 * positions.length : positions.idBytesBound()) +
+          SSE_DATA.length
+        : 0) +
         value.length +
         1 +
         head.length +
@@ -85,7 +96,8 @@ export class RawFramer {
     let at = out.end;
     if (sse) {
       buf.set(SSE_HEAD, at);
-      at = positions.writeId(buf, at + SSE_HEAD.length);
+      at += SSE_HEAD.length;
+      at = typeof positions === 'string' ? at + writeUtf8.call(buf, positions, at) : positions.writeId(buf, at);
       buf.set(SSE_DATA, at);
       at += SSE_DATA.length;
     }
@@ -112,6 +124,27 @@ export class RawFramer {
     buf[at++] = 10;
     if (sse) buf[at++] = 10;
     out.end = at;
+  }
+
+  /**
+   * The frame of writeFrame() as one HTTP/1.1 chunk of its own (see
+   * httpChunk), with the id given as text: a shared log's frame, made from
+   * the message's bytes without a string of them. `scratch` holds the frame
+   * on the way.
+   */
+  chunk(scratch: ByteBatch, mode: StreamMode, message: KafkaMessage, value: Buffer, id: string): Buffer {
+    this.writeFrame(scratch, mode, message, value, id);
+    const frame = scratch.take();
+    const size = frame.length.toString(16);
+    const chunk = Buffer.allocUnsafe(size.length + frame.length + 4);
+    let at = writeUtf8.call(chunk, size, 0);
+    chunk[at++] = 13;
+    chunk[at++] = 10;
+    chunk.set(frame, at);
+    at += frame.length;
+    chunk[at++] = 13;
+    chunk[at] = 10;
+    return chunk;
   }
 
   /** `"_kafka":{"topic":<topic>,"partition":` as bytes. */

@@ -130,8 +130,7 @@ export class StreamSession implements SourceSink {
       return;
     }
     this.#sent(message);
-    if (shared === undefined) this.#writer.framed(frame, true);
-    else this.#writer.framed(frame, false, this.#writer.wantsChunk ? pipeline.sharedChunk() : undefined);
+    this.#writer.framed(frame, shared === undefined);
   }
 
   /** Counts a message whose frame was queued. */

@@ -1,7 +1,7 @@
 // The shared tail's log: the last messages its consumer read, which its
 // streams consume at their own pace, bounded in messages and bytes.
 
-import type { Prepared, SharedMessage } from './pipeline.ts';
+import { newPrepared, type Prepared, type SharedMessage } from './pipeline.ts';
 import type { Deserializer, KafkaMessage } from './types.ts';
 
 /** Rough per-message bookkeeping cost counted against the byte bound besides value and key. */
@@ -15,7 +15,15 @@ export class LogEntry implements SharedMessage {
   readonly partitionIndex: number;
   readonly id: string;
   bytes: number;
-  prepared: Map<Deserializer, Prepared> | undefined = undefined;
+  /**
+   * What the streams of the first deserializer to ask share, and of any
+   * other, by deserializer: a Map per entry would be most of what a busy log
+   * holds on the heap besides the message, for the one deserializer most
+   * servers use.
+   */
+  #deserializer: Deserializer | undefined = undefined;
+  #prepared: Prepared | undefined = undefined;
+  #others: Map<Deserializer, Prepared> | undefined = undefined;
   readonly #log: TailLog;
 
   constructor(log: TailLog, seq: number, message: KafkaMessage, partitionIndex: number, id: string) {
@@ -25,6 +33,22 @@ export class LogEntry implements SharedMessage {
     this.partitionIndex = partitionIndex;
     this.id = id;
     this.bytes = ENTRY_OVERHEAD_BYTES + (message.value?.length ?? 0) + (message.key?.length ?? 0);
+  }
+
+  preparedFor(deserializer: Deserializer): Prepared {
+    if (this.#prepared === undefined) {
+      this.#deserializer = deserializer;
+      this.#prepared = newPrepared();
+      return this.#prepared;
+    }
+    if (this.#deserializer === deserializer) return this.#prepared;
+    this.#others ??= new Map();
+    let prepared = this.#others.get(deserializer);
+    if (prepared === undefined) {
+      prepared = newPrepared();
+      this.#others.set(deserializer, prepared);
+    }
+    return prepared;
   }
 
   grow(chars: number): void {

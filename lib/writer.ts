@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import { ByteBatch } from './byte-batch.ts';
 import type { PublicError } from './errors.ts';
 import { chunkBody, directSocket, mergeHeaders, writeHead } from './http-response.ts';
+import type { Frame } from './pipeline.ts';
 import { ndjsonControl, ndjsonLine, sseComment, sseEvent, sseMessage, sseRetry } from './sse-format.ts';
 import type { StreamMode } from './types.ts';
 
@@ -68,14 +69,16 @@ export class StreamWriter {
   #pending = '';
   /**
    * Pending bytes (see bytes()): while they hold anything, everything queued
-   * is appended to them, in order, and `#pending` stays empty.
+   * is appended to them, in order.
    */
   #bytes: ByteBatch | undefined;
   /**
-   * The pending text is exactly these shared frames, each as an HTTP/1.1
-   * chunk (see framed): written to the socket as they are.
+   * Pending shared frames, each an HTTP/1.1 chunk (see framed), written to the
+   * socket as they are; `#chunkBytes` counts them. At most one of these, the
+   * pending text and the pending bytes holds anything at a time.
    */
   #pendingChunks: Buffer[] | undefined;
+  #chunkBytes = 0;
   /** The response's socket, when chunks may be written to it directly (see #directSocket). */
   #socket: Socket | undefined;
   #flushScheduled = false;
@@ -153,19 +156,20 @@ export class StreamWriter {
   }
 
   /**
-   * Queues an event already framed for this stream's mode. With
-   * `scheduleFlush`, it is written right after this turn of the event loop
-   * (with whatever else is queued in it); without, the caller flushes after
-   * its batch (a shared tail's reader).
+   * Queues an event already framed for this stream's mode: text, or a shared
+   * log's frame as the HTTP/1.1 chunk its streams share (see Frame), which
+   * goes to the socket as it is when nothing else is pending, and as its
+   * frame's bytes otherwise. With `scheduleFlush`, it is written right after
+   * this turn of the event loop (with whatever else is queued in it);
+   * without, the caller flushes after its batch (a shared tail's reader).
    */
-  framed(frame: string, scheduleFlush = false, chunk?: Buffer): void {
-    if (this.#bytes !== undefined && this.#bytes.length > 0) this.#bytes.text(frame);
-    else {
-      if (chunk === undefined) this.#pendingChunks = undefined;
-      else if (this.#pending === '') this.#pendingChunks = [chunk];
-      else this.#pendingChunks?.push(chunk);
-      this.#pending += frame;
-    }
+  framed(frame: Frame, scheduleFlush = false): void {
+    if (typeof frame === 'string') this.#queueText(frame);
+    else if (this.#pending === '' && !(this.#bytes !== undefined && this.#bytes.length > 0)) {
+      if (this.#pendingChunks === undefined) this.#pendingChunks = [frame];
+      else this.#pendingChunks.push(frame);
+      this.#chunkBytes += frame.length;
+    } else this.bytes().append(chunkBody(frame));
     this.eventsWritten++;
     if (scheduleFlush) this.#afterQueue();
     else if (this.#batchFull()) this.flush();
@@ -182,9 +186,18 @@ export class StreamWriter {
     if (this.#pending !== '') {
       bytes.text(this.#pending);
       this.#pending = '';
-      this.#pendingChunks = undefined;
     }
+    const chunks = this.#takeChunks();
+    if (chunks !== undefined) for (const c of chunks) bytes.append(chunkBody(c));
     return bytes;
+  }
+
+  /** The pending shared frames, no longer pending. */
+  #takeChunks(): Buffer[] | undefined {
+    const chunks = this.#pendingChunks;
+    this.#pendingChunks = undefined;
+    this.#chunkBytes = 0;
+    return chunks;
   }
 
   /** One event was written into bytes(): it is written right after this turn of the event loop, as framed() with `scheduleFlush`. */
@@ -208,20 +221,6 @@ export class StreamWriter {
     this.control('error', error);
   }
 
-  /**
-   * Whether framed() can use a chunk now: what is pending, if anything, is
-   * chunks too (they stand for the whole pending text). A socket that takes
-   * chunks directly gets them as they are; any other response (HTTP/2, a
-   * layer that replaced write()) gets a lone chunk's frame as bytes encoded
-   * once for every stream of the tail (see flush).
-   */
-  get wantsChunk(): boolean {
-    return (
-      (this.#pending === '' || this.#pendingChunks !== undefined) &&
-      !(this.#bytes !== undefined && this.#bytes.length > 0)
-    );
-  }
-
   /** Writes what is pending now. Returns false when the socket is full. */
   flush(): boolean {
     this.#flushScheduled = false;
@@ -231,21 +230,25 @@ export class StreamWriter {
       this.#lastWrite = Date.now();
       return this.#write(pendingBytes.take());
     }
+    const chunks = this.#takeChunks();
+    if (chunks !== undefined) {
+      this.#lastWrite = Date.now();
+      const socket = this.#socket;
+      if (socket !== undefined && !socket.destroyed) return this.#writeChunks(socket, chunks);
+      // Any other response (HTTP/2, a layer that replaced write()): the
+      // frames' bytes, views of the chunks the tail encoded once (an HTTP/2
+      // stream's write of a string encodes it again: ~1 µs of ~9.5).
+      if (chunks.length === 1) return this.#write(chunkBody(chunks[0] as Buffer));
+      return this.#write(Buffer.concat(chunks.map(chunkBody)));
+    }
     if (this.#pending === '') return !this.#full;
     const chunk = this.#pending;
-    const shared = this.#pendingChunks;
     this.#pending = '';
-    this.#pendingChunks = undefined;
     this.#lastWrite = Date.now();
-    const socket = this.#socket;
-    if (shared !== undefined && socket !== undefined && !socket.destroyed) return this.#writeChunks(socket, shared);
     // A replay's large batches are encoded once: Buffer.byteLength, then
     // write(string) encoding it again and chunked encoding measuring it once
     // more, were 9-12% of a replay's CPU. A live event's small chunk goes as
     // a string, which the socket encodes natively without a JS allocation.
-    // One shared frame: its bytes, a view of the chunk the tail encoded once
-    // (an HTTP/2 stream's write of a string encodes it again: ~1 µs of ~9.5).
-    if (shared !== undefined && shared.length === 1) return this.#write(chunkBody(shared[0] as Buffer));
     if (chunk.length >= ENCODE_ONCE_CHARS) return this.#write(Buffer.from(chunk, 'utf8'));
     return this.#write(chunk, Buffer.byteLength(chunk));
   }
@@ -311,7 +314,7 @@ export class StreamWriter {
   dispose(): void {
     this.#ended = true;
     this.#pending = '';
-    this.#pendingChunks = undefined;
+    this.#takeChunks();
     this.#bytes = undefined;
     this.#stopHeartbeat();
     this.#res.off('drain', this.#handleDrain);
@@ -320,17 +323,17 @@ export class StreamWriter {
 
   /** Queues text that is no shared frame, after whatever is pending. */
   #queueText(text: string): void {
-    if (this.#bytes !== undefined && this.#bytes.length > 0) this.#bytes.text(text);
-    else {
-      this.#pendingChunks = undefined;
-      this.#pending += text;
-    }
+    if (this.#pendingChunks !== undefined) this.bytes().text(text);
+    else if (this.#bytes !== undefined && this.#bytes.length > 0) this.#bytes.text(text);
+    else this.#pending += text;
   }
 
   /** Whether what is pending should be written now, not at the end of the turn. */
   #batchFull(): boolean {
     return (
-      this.#pending.length >= MAX_BATCH_CHARS || (this.#bytes !== undefined && this.#bytes.length >= MAX_BATCH_BYTES)
+      this.#pending.length >= MAX_BATCH_CHARS ||
+      this.#chunkBytes >= MAX_BATCH_BYTES ||
+      (this.#bytes !== undefined && this.#bytes.length >= MAX_BATCH_BYTES)
     );
   }
 

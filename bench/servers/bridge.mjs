@@ -7,7 +7,8 @@
 // `--h2c`: serve HTTP/2 without TLS (node:http2, through its compatibility API)
 // instead of HTTP/1.1, for the clients-h2 scenario.
 import fs from 'node:fs';
-import { kafkaSse } from '../../dist/index.js';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
+import { kafkaSse, SharedTail } from '../../dist/index.js';
 import { BROKERS } from '../lib/common.mjs';
 import { serve } from './common-http.mjs';
 
@@ -56,8 +57,25 @@ if (process.env.BENCH_DESERIALIZER === 'splice') {
   };
 }
 
-// BENCH_SHARED_TAIL=off: every stream owns a consumer (the bridge@private variant).
+// BENCH_SHARED_TAIL=off: every stream owns a consumer (the bridge@private variant); any other
+// value is the JSON of SharedTail options (e.g. {"ringMessages":500}), for trying a log size.
 if (process.env.BENCH_SHARED_TAIL === 'off') options.sharedTail = null;
+else if (process.env.BENCH_SHARED_TAIL) options.sharedTail = new SharedTail(JSON.parse(process.env.BENCH_SHARED_TAIL));
+
+// BENCH_GC_FILE: one line per garbage collection (when it ended, its kind, how
+// long it paused the thread), to tell GC pauses from other stalls (diagnosis only).
+if (process.env.BENCH_GC_FILE) {
+  const gcFile = process.env.BENCH_GC_FILE;
+  const kinds = { 1: 'minor', 4: 'major', 8: 'incremental', 16: 'weakcb' };
+  new PerformanceObserver((list) => {
+    let lines = '';
+    for (const e of list.getEntries()) {
+      const m = process.memoryUsage();
+      lines += `${Math.round(performance.timeOrigin + e.startTime + e.duration)} ${kinds[e.detail?.kind] ?? e.detail?.kind} ${e.duration.toFixed(2)} heap=${(m.heapUsed / 1048576).toFixed(1)}/${(m.heapTotal / 1048576).toFixed(1)} external=${(m.external / 1048576).toFixed(1)} flags=${e.detail?.flags}\n`;
+    }
+    fs.appendFileSync(gcFile, lines);
+  }).observe({ entryTypes: ['gc'] });
+}
 
 // BENCH_TRACE_FILE: log when res.write() returns false and when 'drain' follows (diagnosis only).
 const traceFile = process.env.BENCH_TRACE_FILE;

@@ -6,7 +6,8 @@ import fc from 'fast-check';
 import { ByteBatch } from '../../lib/byte-batch.ts';
 import { defaultDeserializer } from '../../lib/deserializer.ts';
 import { compileFilter } from '../../lib/filters.ts';
-import { type SharedMessage, StreamPipeline } from '../../lib/pipeline.ts';
+import { chunkBody } from '../../lib/http-response.ts';
+import { type Frame, newPrepared, type Prepared, type SharedMessage, StreamPipeline } from '../../lib/pipeline.ts';
 import { PositionTracker } from '../../lib/position-tracker.ts';
 import { ndjsonLine, serializeForNdjson, serializeForSse, splicedJson, sseMessage } from '../../lib/sse-format.ts';
 import type { KafkaMessage, Logger, StreamMode } from '../../lib/types.ts';
@@ -67,11 +68,30 @@ function reference(m: KafkaMessage, mode: StreamMode, id: string): string | unde
   return mode === 'ndjson' ? ndjsonLine(data) : sseMessage(data, id);
 }
 
-function shared(m: KafkaMessage, id: string): SharedMessage & { grown: number } {
+/** A frame as its text; a shared log's frame (a Buffer) is checked to be one well-formed HTTP/1.1 chunk first. */
+function wire(frame: Frame | undefined): string | undefined {
+  if (frame === undefined || typeof frame === 'string') return frame;
+  const text = frame.toString('utf8');
+  const size = text.indexOf('\r\n');
+  const body = chunkBody(frame);
+  assert.equal(Number.parseInt(text.slice(0, size), 16), body.length, 'the chunk size line counts its bytes');
+  assert.ok(text.endsWith('\r\n'));
+  return body.toString('utf8');
+}
+
+function shared(m: KafkaMessage, id: string): SharedMessage & { grown: number; prepared: Map<unknown, Prepared> } {
   return {
     message: m,
     id,
-    prepared: undefined,
+    prepared: new Map(),
+    preparedFor(d) {
+      let p = this.prepared.get(d);
+      if (p === undefined) {
+        p = newPrepared();
+        this.prepared.set(d, p);
+      }
+      return p;
+    },
     grown: 0,
     grow(chars: number) {
       this.grown += chars;
@@ -122,13 +142,13 @@ describe('StreamPipeline: frames made from the text', () => {
           const want = reference(m, mode, pos.id());
           const first = pipeline(mode);
           const second = pipeline(mode);
-          assert.equal(first.frame(m, pos, entry, true), want);
-          assert.equal(second.frame(m, pos, entry, false), want);
-          assert.equal(second.frame(m, pos, entry, true), want);
+          assert.equal(wire(first.frame(m, pos, entry, true)), want);
+          assert.equal(wire(second.frame(m, pos, entry, false)), want);
+          assert.equal(wire(second.frame(m, pos, entry, true)), want);
           assert.equal(first.skipped, want === undefined ? 1 : 0);
           // A stream with a filter on the same entry needs the object, and still agrees.
           const filtered = pipeline(mode, [], [{ '_kafka.partition': 2 }]);
-          assert.equal(filtered.frame(m, pos, entry, true), want);
+          assert.equal(wire(filtered.frame(m, pos, entry, true)), want);
         }),
         { numRuns: 2000 },
       );
@@ -142,8 +162,8 @@ describe('StreamPipeline: frames made from the text', () => {
     const entry = shared(m, pos.id());
     const a = pipeline('sse', log);
     const b = pipeline('ndjson', log);
-    assert.equal(a.frame(m, pos, entry, true), undefined);
-    assert.equal(b.frame(m, pos, entry, true), undefined);
+    assert.equal(wire(a.frame(m, pos, entry, true)), undefined);
+    assert.equal(wire(b.frame(m, pos, entry, true)), undefined);
     assert.deepEqual([a.skipped, b.skipped], [1, 1]);
     assert.deepEqual(log, [{ level: 'warn', msg: 'message skipped: the deserializer failed' }]);
     // A private consumer's stream logs its own.
@@ -166,15 +186,35 @@ describe('StreamPipeline: frames made from the text', () => {
     );
   });
 
-  it("counts the shared caches' text against the log's bound", () => {
+  it("keeps one chunk per wire format for streams in step, no text, and counts it against the log's bound", () => {
     const m = message('{"a":1}', null, 1);
     const pos = positions();
     const entry = shared(m, pos.id());
-    const frame = pipeline('sse').frame(m, pos, entry, true) as string;
-    const line = pipeline('ndjson').frame(m, pos, entry, true) as string;
+    const sse = pipeline('sse');
+    const ndjson = pipeline('ndjson');
+    const frame = sse.frame(m, pos, entry, true) as Buffer;
+    const line = ndjson.frame(m, pos, entry, true) as Buffer;
+    assert.ok(Buffer.isBuffer(frame) && Buffer.isBuffer(line));
+    assert.equal(pipeline('sse').frame(m, pos, entry, true), frame, 'the same bytes for every stream in step');
+    assert.equal(pipeline('ndjson').frame(m, pos, entry, false), line, 'and for every NDJSON stream');
     const data = '{"a":1,"_kafka":{"topic":"pipe.topic-1","partition":2,"offset":41,"timestamp":1,"key":null}}';
-    assert.equal(line, `${data}\n`);
-    assert.equal(entry.grown, data.length + frame.length + line.length);
+    assert.equal(wire(line), `${data}\n`);
+    assert.equal(wire(frame), `event: message\nid: ${pos.id()}\ndata: ${data}\n\n`);
+    const prepared = [...entry.prepared.values()];
+    assert.equal(prepared.length, 1);
+    assert.deepEqual(
+      Object.entries(prepared[0] ?? {}).filter(([, v]) => typeof v === 'string'),
+      [],
+      "the log's entry holds no text: each string held by a busy log is copied by every young-generation GC",
+    );
+    assert.equal(entry.grown, frame.length + line.length);
+    // A stream out of step frames the text with its own id: that text is kept for the others.
+    const own = new PositionTracker([{ topic: 'pipe.topic-1', partition: 2, offset: 41 } as never], true);
+    own.advanceAt(0, 41, 1); // a timestamp id
+    const ownId = own.id();
+    assert.notEqual(ownId, pos.id());
+    assert.equal(pipeline('sse').frame(m, own, entry, false), `event: message\nid: ${ownId}\ndata: ${data}\n\n`);
+    assert.equal(entry.grown, frame.length + line.length + data.length);
   });
 });
 

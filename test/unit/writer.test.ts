@@ -385,6 +385,50 @@ describe('response', () => {
     });
   });
 
+  describe("StreamWriter, a shared log's frames (HTTP/1.1 chunks)", () => {
+    const frames = ['event: message\nid: [1]\ndata: {"é":"☃"}\n\n', 'event: message\nid: [2]\ndata: {}\n\n'];
+
+    it('writes them to the socket as the chunks they are, and counts their payload', async () => {
+      const { writer, client, flushed } = await connect('sse', { open: {} });
+      await client.until((x) => x.chunks.length >= 1);
+      for (const f of frames) writer.framed(httpChunk(f));
+      writer.flush();
+      const r = await client.until((x) => x.chunks.length >= 3);
+      assert.deepEqual(r.chunks.slice(1), frames, 'one HTTP chunk per frame, byte for byte');
+      assert.equal(writer.eventsWritten, 2);
+      assert.equal(flushed.at(-1), Buffer.byteLength(frames.join('')));
+      assert.equal(writer.bytesWritten, Buffer.byteLength(`:ok\n\n${frames.join('')}`));
+    });
+
+    it('keeps their order among text and bytes queued in the same tick', async () => {
+      const { writer, client } = await connect('sse', { open: {} });
+      await client.until((x) => x.chunks.length >= 1);
+      writer.framed(httpChunk(frames[0] as string));
+      writer.control('lost', { lost: 1 });
+      writer.framed(httpChunk(frames[1] as string));
+      writer.bytes().text('event: message\nid: [3]\ndata: {}\n\n');
+      writer.framedBytes();
+      writer.framed(httpChunk('event: message\nid: [4]\ndata: {}\n\n'));
+      const want = `${frames[0]}event: lost\ndata: {"lost":1}\n\n${frames[1]}event: message\nid: [3]\ndata: {}\n\nevent: message\nid: [4]\ndata: {}\n\n`;
+      const r = await client.until((x) => x.chunks.slice(1).join('').length >= want.length);
+      assert.equal(r.chunks.slice(1).join(''), want);
+      assert.equal(writer.eventsWritten, 5);
+      assert.equal(writer.bytesWritten, Buffer.byteLength(`:ok\n\n${want}`));
+    });
+
+    it('writes at once when the chunks pending pass the batch size', async () => {
+      const { writer, client } = await connect('ndjson', { open: {} });
+      const line = `{"x":"${'x'.repeat(1000)}"}\n`;
+      const chunk = httpChunk(line);
+      for (let i = 0; i < 200; i++) writer.framed(chunk);
+      assert.ok(writer.bytesWritten >= 96 * 1024, `written before the batch ended: ${writer.bytesWritten}`);
+      assert.ok(writer.bytesWritten < 200 * line.length, 'the rest waits for the caller to flush');
+      writer.flush();
+      const r = await client.until((x) => x.chunks.length >= 200);
+      assert.equal(r.chunks.length, 200);
+    });
+  });
+
   describe('StreamWriter, heartbeats', () => {
     it('writes a comment after heartbeatMs of silence, and again after each silence', async () => {
       const { client } = await connect('sse', { open: {}, heartbeatMs: 40 });
@@ -625,7 +669,7 @@ describe('response', () => {
       assert.equal(body, ':ok\n\n');
     });
 
-    it("writes a lone shared frame as its chunk's bytes, and several as one text", async () => {
+    it("writes a lone shared frame as its chunk's bytes, and several as one write of their bytes", async () => {
       const frames = ['id: 1\nevent: message\ndata: {"a":"é☃"}\n\n', 'id: 2\ndata: 2\n\n', 'id: 3\ndata: 3\n\n'];
       const chunks = frames.map(httpChunk);
       const written: unknown[] = [];
@@ -637,22 +681,23 @@ describe('response', () => {
         };
         const writer = new StreamWriter(res, 'sse', { heartbeatMs: null, onFull: () => {}, onDrain: () => {} });
         writer.open({}, null);
-        assert.equal(writer.wantsChunk, true);
-        writer.framed(frames[0] as string, false, chunks[0]);
+        writer.framed(chunks[0] as Buffer);
         writer.flush();
-        writer.framed(frames[1] as string, false, chunks[1]);
-        writer.framed(frames[2] as string, false, chunks[2]);
+        writer.framed(chunks[1] as Buffer);
+        writer.framed(chunks[2] as Buffer);
         writer.flush();
+        writer.framed(chunks[0] as Buffer);
         writer.message('4', 'id-4');
-        assert.equal(writer.wantsChunk, false, 'a frame of its own pending: no chunk can stand for it');
         writer.end();
       });
-      assert.equal(body, `:ok\n\n${frames.join('')}event: message\nid: id-4\ndata: 4\n\n`);
+      assert.equal(body, `:ok\n\n${frames.join('')}${frames[0]}event: message\nid: id-4\ndata: 4\n\n`);
       const buffers = written.filter((w) => Buffer.isBuffer(w)) as Buffer[];
-      assert.equal(buffers.length, 1, 'only the lone shared frame goes as bytes');
+      assert.equal(buffers.length, 3);
       assert.equal(buffers[0]?.toString('utf8'), frames[0]);
       assert.equal(buffers[0]?.buffer, chunks[0]?.buffer, "a view of the tail's chunk, not a copy");
-      assert.ok(written.includes(`${frames[1]}${frames[2]}`), 'two pending frames go as one text');
+      assert.equal(buffers[1]?.toString('utf8'), `${frames[1]}${frames[2]}`, 'two pending frames go as one write');
+      assert.equal(buffers[2]?.toString('utf8'), `${frames[0]}event: message\nid: id-4\ndata: 4\n\n`);
+      assert.ok(!written.some((w) => typeof w === 'string' && w.includes('\r\n')), 'no chunk framing in the body');
     });
 
     it('leaves them out of JSON errors too', async () => {
