@@ -237,9 +237,11 @@ export class StreamWriter {
       if (socket !== undefined && !socket.destroyed) return this.#writeChunks(socket, chunks);
       // Any other response (HTTP/2, a layer that replaced write()): the
       // frames' bytes, views of the chunks the tail encoded once (an HTTP/2
-      // stream's write of a string encodes it again: ~1 µs of ~9.5).
+      // stream's write of a string encodes it again: ~1 µs of ~9.5); several
+      // are corked into one write. Joining them into a Buffer of their own
+      // per write was 12% of the server's CPU with 50,000 HTTP/2 streams.
       if (chunks.length === 1) return this.#write(chunkBody(chunks[0] as Buffer));
-      return this.#write(Buffer.concat(chunks.map(chunkBody)));
+      return this.#write(chunks.map(chunkBody));
     }
     if (this.#pending === '') return !this.#full;
     const chunk = this.#pending;
@@ -253,9 +255,26 @@ export class StreamWriter {
     return this.#write(chunk, Buffer.byteLength(chunk));
   }
 
-  /** Writes to the response (`bytes`: the UTF-8 length of a string). Returns false when the socket is full. */
-  #write(body: Buffer | string, bytes = (body as Buffer).length): boolean {
-    const ok = this.#res.write(body);
+  /**
+   * Writes to the response (`bytes`: the UTF-8 length of a string; several
+   * buffers: corked, one write of them all). Returns false when the socket is full.
+   */
+  #write(body: Buffer | string | readonly Buffer[], bytes = (body as Buffer).length): boolean {
+    let ok: boolean;
+    if (typeof body === 'string' || Buffer.isBuffer(body)) ok = this.#res.write(body);
+    else {
+      // A response-like object without cork() (an adapter's) gets the writes as they are.
+      const res = this.#res as ServerResponse & { cork?: () => void; uncork?: () => void };
+      const corks = typeof res.cork === 'function' && typeof res.uncork === 'function';
+      if (corks) res.cork();
+      ok = true;
+      bytes = 0;
+      for (const b of body) {
+        ok = res.write(b);
+        bytes += b.length;
+      }
+      if (corks) res.uncork();
+    }
     this.bytesWritten += bytes;
     this.#onFlush?.(bytes);
     // Frameworks' compression middleware (e.g. Express's) buffers until told to flush.

@@ -669,14 +669,16 @@ describe('response', () => {
       assert.equal(body, ':ok\n\n');
     });
 
-    it("writes a lone shared frame as its chunk's bytes, and several as one write of their bytes", async () => {
+    it("writes shared frames as views of their chunks' bytes, several corked together, never as copies", async () => {
       const frames = ['id: 1\nevent: message\ndata: {"a":"é☃"}\n\n', 'id: 2\ndata: 2\n\n', 'id: 3\ndata: 3\n\n'];
       const chunks = frames.map(httpChunk);
       const written: unknown[] = [];
+      let corked = 0;
       const { body } = await h2Request((res) => {
         const write = res.write.bind(res) as (c: unknown) => boolean;
         (res as { write: unknown }).write = (c: unknown) => {
           written.push(c);
+          if (res.writableCorked > 0) corked++;
           return write(c);
         };
         const writer = new StreamWriter(res, 'sse', { heartbeatMs: null, onFull: () => {}, onDrain: () => {} });
@@ -689,14 +691,27 @@ describe('response', () => {
         writer.framed(chunks[0] as Buffer);
         writer.message('4', 'id-4');
         writer.end();
+        assert.equal(
+          writer.bytesWritten,
+          Buffer.byteLength(`:ok\n\n${frames.join('')}${frames[0]}event: message\nid: id-4\ndata: 4\n\n`),
+        );
       });
       assert.equal(body, `:ok\n\n${frames.join('')}${frames[0]}event: message\nid: id-4\ndata: 4\n\n`);
       const buffers = written.filter((w) => Buffer.isBuffer(w)) as Buffer[];
-      assert.equal(buffers.length, 3);
-      assert.equal(buffers[0]?.toString('utf8'), frames[0]);
-      assert.equal(buffers[0]?.buffer, chunks[0]?.buffer, "a view of the tail's chunk, not a copy");
-      assert.equal(buffers[1]?.toString('utf8'), `${frames[1]}${frames[2]}`, 'two pending frames go as one write');
-      assert.equal(buffers[2]?.toString('utf8'), `${frames[0]}event: message\nid: id-4\ndata: 4\n\n`);
+      assert.deepEqual(
+        buffers.slice(0, 3).map((b) => b.toString('utf8')),
+        frames,
+        'each frame, without its chunk framing',
+      );
+      for (const [i, b] of buffers.slice(0, 3).entries()) {
+        assert.equal(b.buffer, chunks[i]?.buffer, "a view of the tail's chunk, not a copy");
+      }
+      assert.equal(corked, 2, 'the two frames pending together go out corked');
+      assert.equal(
+        buffers[3]?.toString('utf8'),
+        `${frames[0]}event: message\nid: id-4\ndata: 4\n\n`,
+        'a frame queued before text of its own goes out with it',
+      );
       assert.ok(!written.some((w) => typeof w === 'string' && w.includes('\r\n')), 'no chunk framing in the body');
     });
 
