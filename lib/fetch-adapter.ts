@@ -72,6 +72,8 @@ export class FetchRequestAdapter {
  * - `flushHeaders()`: nothing to do, the Response is out at writeHead;
  * - `write(chunk)`: queues the chunk for the body's reader; returns false once
  *   `writableLength` reaches {@link FETCH_HIGH_WATER_BYTES};
+ * - `cork()` / `uncork()`: what is written in between reaches the body's reader
+ *   together, at the last uncork();
  * - `writableLength`: bytes written and not yet taken by the body's reader. The
  *   body is pulled: nothing is taken until its reader asks, so a reader that
  *   does not read (a client that does not read, behind a server that honours
@@ -103,6 +105,8 @@ export class FetchResponseAdapter extends EventEmitter {
   /** A read is waiting for data: pull() returned this promise's resolver. */
   #wake: (() => void) | undefined;
   #closeEmitted = false;
+  /** cork() calls not yet matched by uncork(): the reader is not woken meanwhile. */
+  #corked = 0;
 
   constructor(remoteAddress?: string) {
     super();
@@ -151,6 +155,16 @@ export class FetchResponseAdapter extends EventEmitter {
 
   flushHeaders(): void {}
 
+  cork(): void {
+    this.#corked++;
+  }
+
+  uncork(): void {
+    if (this.#corked === 0) return;
+    this.#corked--;
+    if (this.#corked === 0 && this.#wake && this.#queue.length > 0) this.#deliver();
+  }
+
   /** Settles {@link response} with `response` when writeHead was never called (not a member Node has). */
   respondWith(response: Response): void {
     if (this.headersSent) return;
@@ -166,7 +180,7 @@ export class FetchResponseAdapter extends EventEmitter {
     if (buffer.byteLength > 0) {
       this.#queue.push(buffer);
       this.#queuedBytes += buffer.byteLength;
-      if (this.#wake) this.#deliver();
+      if (this.#wake && this.#corked === 0) this.#deliver();
     }
     const ok = this.#queuedBytes < FETCH_HIGH_WATER_BYTES;
     if (!ok) this.#needDrain = true;

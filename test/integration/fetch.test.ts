@@ -239,6 +239,8 @@ describe('Fetch entry point: kafkaSseResponse()', function () {
           'writeHead',
           'flushHeaders',
           'write',
+          'cork',
+          'uncork',
           'end',
           'writableLength',
           'headersSent',

@@ -77,6 +77,28 @@ describe('Fetch adapter (lib/fetch-adapter.ts)', () => {
     assert.equal(await readAll(response), 'data: data: shared\n\n');
   });
 
+  it('hands what is written between cork() and uncork() to a waiting reader as one chunk, at the uncork', async () => {
+    const res = new FetchResponseAdapter();
+    res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+    const reader = (await res.response).body?.getReader();
+    assert.ok(reader);
+    const first = reader.read();
+    await nextTick();
+    res.cork();
+    res.write('a');
+    res.write('b');
+    let settled = false;
+    void first.then(() => {
+      settled = true;
+    });
+    await nextTick();
+    assert.equal(settled, false, 'nothing reaches the reader while corked');
+    res.uncork();
+    const { value } = await first;
+    assert.equal(Buffer.from(value as Uint8Array).toString('utf8'), 'ab');
+    await reader.cancel();
+  });
+
   it('answers a JSON error as writeJsonError writes it (status, Content-Length, body)', async () => {
     const res = new FetchResponseAdapter();
     writeJsonError(asRes(res), new InvalidAssignmentError('bad').toJSON(), { 'Access-Control-Allow-Origin': '*' });
