@@ -142,8 +142,9 @@ for (const [name, start] of Object.entries(FRAMEWORKS)) {
         { topic, partition: 1, offset: 4 },
       ]);
 
-      // The example's shutdown ends the open stream and waits for its consumer.
-      assert.equal(openConsumerCount(), 1);
+      // The dropped stream's consumer is released (its disconnect can finish after the resume
+      // started: the machine may be busy); the example's shutdown ends the open stream and waits for its consumer.
+      await waitFor(() => openConsumerCount() === 1, 10_000, "the dropped stream's consumer to be released");
       const running = app;
       app = undefined;
       await running.close();
