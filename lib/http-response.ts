@@ -112,3 +112,19 @@ export function chunkBody(chunk: Buffer): Buffer {
   }
   return body;
 }
+
+/** The head of an SSE stream (the writer adds the caller's headers). */
+export const SSE_HEADERS: Readonly<Record<string, string>> = {
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-cache, no-transform',
+  'X-Accel-Buffering': 'no',
+  Vary: 'Accept',
+};
+
+/** The head of an NDJSON stream. */
+export const NDJSON_HEADERS: Readonly<Record<string, string>> = {
+  'Content-Type': 'application/x-ndjson; charset=utf-8',
+  'Cache-Control': 'no-cache, no-transform',
+  'X-Accel-Buffering': 'no',
+  Vary: 'Accept',
+};

@@ -4,7 +4,7 @@ import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { ByteBatch } from './byte-batch.ts';
 import type { PublicError } from './errors.ts';
-import { chunkBody, directSocket, mergeHeaders, writeHead } from './http-response.ts';
+import { chunkBody, directSocket, mergeHeaders, NDJSON_HEADERS, SSE_HEADERS, writeHead } from './http-response.ts';
 import type { Frame } from './pipeline.ts';
 import { ndjsonControl, ndjsonLine, sseComment, sseEvent, sseMessage, sseRetry } from './sse-format.ts';
 import type { StreamMode } from './types.ts';
@@ -41,20 +41,6 @@ const ENCODE_ONCE_CHARS = 16 * 1024;
  * connection are not affected (test/integration/http2.test.ts).
  */
 export const HIGH_WATER_BYTES = 1024 * 1024;
-
-const SSE_HEADERS: Readonly<Record<string, string>> = {
-  'Content-Type': 'text/event-stream; charset=utf-8',
-  'Cache-Control': 'no-cache, no-transform',
-  'X-Accel-Buffering': 'no',
-  Vary: 'Accept',
-};
-
-const NDJSON_HEADERS: Readonly<Record<string, string>> = {
-  'Content-Type': 'application/x-ndjson; charset=utf-8',
-  'Cache-Control': 'no-cache, no-transform',
-  'X-Accel-Buffering': 'no',
-  Vary: 'Accept',
-};
 
 /** Writes a stream to a ServerResponse, honouring backpressure. */
 export class StreamWriter {
