@@ -243,33 +243,29 @@ export class StreamPipeline {
     // log's): one chunk, kept. Its text is made for it and not kept: strings
     // held by every entry of a busy log were most of what each young-generation
     // GC copied (bench/results/2026-12-02-tail-gc).
-    const chunk = this.mode === 'ndjson' ? prepared.ndjsonChunk : prepared.sseChunk;
-    if (chunk !== undefined && (inStep || this.mode === 'ndjson')) return chunk;
+    const ndjson = this.mode === 'ndjson';
+    const sharesChunk = inStep || ndjson;
+    const chunk = ndjson ? prepared.ndjsonChunk : prepared.sseChunk;
+    if (chunk !== undefined && sharesChunk) return chunk;
     const value = message.value;
-    if (
-      this.#raw &&
-      (inStep || this.mode === 'ndjson') &&
-      prepared.ok &&
-      value !== null &&
-      value !== undefined &&
-      sendableAsIs(value)
-    ) {
+    if (this.#raw && sharesChunk && prepared.ok && value !== null && value !== undefined && sendableAsIs(value)) {
       // The usual message: its chunk written from its bytes, no text made at all.
       this.#scratch ??= new ByteBatch();
-      const made = this.#framer.chunk(this.#scratch, this.mode, message, value, shared.id);
-      if (this.mode === 'ndjson') prepared.ndjsonChunk = made;
-      else prepared.sseChunk = made;
-      shared.grow(made.length);
-      return made;
+      return this.#keepChunk(shared, prepared, this.#framer.chunk(this.#scratch, this.mode, message, value, shared.id));
     }
-    const data = this.#sharedData(prepared, shared, !inStep && this.mode === 'sse');
+    const data = this.#sharedData(prepared, shared, !sharesChunk);
     if (data === null) {
       this.skipped++;
       return undefined;
     }
+    if (ndjson) return this.#keepChunk(shared, prepared, httpChunk(data));
     const frame = prepared.sseOneLine ? sseMessageOneLine : sseMessage;
-    if (this.mode === 'sse' && !inStep) return frame(data, positions.id());
-    const made = httpChunk(this.mode === 'ndjson' ? data : frame(data, shared.id));
+    if (!inStep) return frame(data, positions.id());
+    return this.#keepChunk(shared, prepared, httpChunk(frame(data, shared.id)));
+  }
+
+  /** Keeps `made` as the entry's chunk for this stream's mode, counted in the log's bytes, and returns it. */
+  #keepChunk(shared: SharedMessage, prepared: Prepared, made: Buffer): Buffer {
     if (this.mode === 'ndjson') prepared.ndjsonChunk = made;
     else prepared.sseChunk = made;
     shared.grow(made.length);
