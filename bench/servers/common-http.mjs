@@ -20,6 +20,8 @@ import http2 from 'node:http2';
 export function serve(name, handle) {
   // BENCH_HTTP_HWM: an experiment knob (the sockets' write high-water mark, bytes); unset = Node's default.
   const hwm = Number(process.env.BENCH_HTTP_HWM || 0);
+  // BENCH_LISTEN_BACKLOG: an experiment knob (listen()'s accept-queue length); unset = Node's default (511).
+  const backlog = Number(process.env.BENCH_LISTEN_BACKLOG || 0) || undefined;
   const h2c = process.argv.includes('--h2c');
   const route = (req, res) => {
     const url = new URL(req.url ?? '/', 'http://bench');
@@ -47,7 +49,7 @@ export function serve(name, handle) {
   server.headersTimeout = 0;
   server.keepAliveTimeout = 0;
   server.setTimeout(0);
-  server.listen(0, '127.0.0.1', () => {
+  server.listen({ port: 0, host: '127.0.0.1', backlog }, () => {
     process.stdout.write(
       `${JSON.stringify({ event: 'ready', name, http: h2c ? 'h2c' : 'http/1.1', port: server.address().port, pid: process.pid })}\n`,
     );
