@@ -1027,12 +1027,24 @@ async function scenarioConnect(results) {
           ],
           { raiseLimits: true },
         );
+        const genSampler = new ProcSampler(() => [g.pid], 500).start();
+        // Open descriptors of the server: streams answered late pile up towards the process's limit.
+        let serverPeakFds = 0;
+        const fdWatch = setInterval(() => {
+          try {
+            serverPeakFds = Math.max(serverPeakFds, fs.readdirSync(`/proc/${server.serverPid}/fd`).length);
+          } catch {
+            // Gone, or not Linux.
+          }
+        }, 500);
         let r;
         try {
           r = await g.next('result', (S.connectSeconds + 60) * 1000);
         } catch (err) {
           r = { error: String(err.message ?? err) };
         }
+        clearInterval(fdWatch);
+        const genRes = genSampler.stop();
         await g.stop();
         const res = sampler.stop();
         const t = Histogram.from(kind === 'live' ? (r.ttfb ?? { counts: [], n: 0 }) : (r.ttfm ?? { counts: [], n: 0 }));
@@ -1048,12 +1060,15 @@ async function scenarioConnect(results) {
           measures: kind === 'live' ? 'first byte' : 'first message',
           serverCpuPct: res.cpuPct,
           serverPeakRssMb: res.peakRssMb,
+          serverPeakFds,
+          loadgenCpuPct: genRes.cpuPct,
         };
         row.ok = !r.error && row.failed === 0 && lat.p99 !== null && lat.p99 < 100;
         rows[kind].push(row);
         log(
           `connect ${contender} ${kind} at ${rate}/s: ${row.achievedPerSec ?? '-'}/s achieved, ${row.completed} ok, ${row.failed ?? '-'} failed, ` +
-            `${row.measures} p50/p99 ${lat.p50 ?? '-'}/${lat.p99 ?? '-'} ms, server CPU ${res.cpuPct}%${row.error ? ` (${row.error})` : ''}`,
+            `${row.measures} p50/p99 ${lat.p50 ?? '-'}/${lat.p99 ?? '-'} ms, server CPU ${res.cpuPct}% (${serverPeakFds} fds at most), ` +
+            `load generator ${genRes.cpuPct}%${row.error ? ` (${row.error})` : ''}`,
         );
         await sleep(1000);
         if (!row.ok) break;

@@ -39,6 +39,15 @@ const SUITES = {
 };
 /** How long mocha may take to exit after printing its summary, in ms. */
 const EXIT_GRACE_MS = Number(process.env.TEST_EXIT_GRACE_MS ?? 10_000);
+/**
+ * How long past its own timeout a test or hook may run before the watchdog
+ * kills mocha, in ms. Mocha stops an asynchronous test at its timeout; one that
+ * is still running this much later is in a synchronous loop (mocha's timer
+ * never fires), and left alone it would run until CI gives up on the job.
+ */
+const STUCK_GRACE_MS = Number(process.env.TEST_STUCK_GRACE_MS ?? 120_000);
+/** The limit for a test whose timeout is disabled (`this.timeout(0)`), in ms. */
+const NO_TIMEOUT_LIMIT_MS = 20 * 60_000;
 const STATIC_STEPS = [
   {
     name: 'lock-file platforms',
@@ -99,29 +108,40 @@ function signalChild(child, signal) {
  * reporter has written the summary, gets EXIT_GRACE_MS to exit before the
  * whole group is killed: a native Kafka handle left open can hang the process
  * inside process.exit(), after every result is already printed.
+ * With `progressFile` too, the whole group is killed when the test or hook the
+ * reporter says is running has run STUCK_GRACE_MS past its timeout; `stuck`
+ * then holds what it was and the counts so far.
  */
-function run(bin, args, { env = process.env, summaryFile } = {}) {
+function run(bin, args, { env = process.env, summaryFile, progressFile } = {}) {
   return new Promise((resolve) => {
     const group = summaryFile !== undefined && process.platform !== 'win32';
     const proc = spawn(process.execPath, [bin, ...args], { cwd: ROOT, env, stdio: 'inherit', detached: group });
-    const child = { proc, group, hung: false };
+    const child = { proc, group, hung: false, stuck: undefined };
     current = child;
     let watch;
     let killTimer;
     if (summaryFile !== undefined) {
       watch = setInterval(() => {
-        if (killTimer || !fs.existsSync(summaryFile)) return;
-        killTimer = setTimeout(() => {
-          child.hung = true;
+        if (killTimer || child.stuck) return;
+        if (fs.existsSync(summaryFile)) {
+          killTimer = setTimeout(() => {
+            child.hung = true;
+            signalChild(child, 'SIGKILL');
+          }, EXIT_GRACE_MS);
+          return;
+        }
+        const stuck = progressFile && stuckRunnable(progressFile);
+        if (stuck) {
+          child.stuck = stuck;
           signalChild(child, 'SIGKILL');
-        }, EXIT_GRACE_MS);
+        }
       }, 200);
     }
     const done = (code) => {
       clearInterval(watch);
       clearTimeout(killTimer);
       current = undefined;
-      resolve({ code, hung: child.hung });
+      resolve({ code, hung: child.hung, stuck: child.stuck });
     };
     proc.on('error', (err) => {
       console.error(`test: could not run ${bin}: ${err.message}`);
@@ -129,6 +149,20 @@ function run(bin, args, { env = process.env, summaryFile } = {}) {
     });
     proc.on('exit', (code, signal) => done(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1)));
   });
+}
+
+/** The reporter's progress when the test or hook it names has overrun its timeout by STUCK_GRACE_MS, else undefined. */
+function stuckRunnable(progressFile) {
+  let state;
+  try {
+    state = JSON.parse(fs.readFileSync(progressFile, 'utf8'));
+  } catch {
+    return undefined; // Not written yet, or mocha is between tests.
+  }
+  if (!state.title) return undefined;
+  const ranMs = Date.now() - state.startedAt;
+  const limitMs = (state.timeoutMs > 0 ? state.timeoutMs : NO_TIMEOUT_LIMIT_MS) + STUCK_GRACE_MS;
+  return ranMs > limitMs ? { ...state, ranMs } : undefined;
 }
 
 function signalExitCode() {
@@ -224,17 +258,33 @@ function parseSummary(line) {
  */
 async function runMocha(specs, env, { ciArgs, mochaArgs, ownReporter }) {
   const summaryFile = path.join(os.tmpdir(), `kafka-sse-bridge-tests-${process.pid}.txt`);
+  const progressFile = path.join(os.tmpdir(), `kafka-sse-bridge-progress-${process.pid}.json`);
   fs.rmSync(summaryFile, { force: true });
+  fs.rmSync(progressFile, { force: true });
   console.log('');
   const mocha = await run(BIN.mocha, ['--config', '.mocharc.json', ...ciArgs, ...specs, ...mochaArgs], {
-    env: { ...env, TEST_SUMMARY_FILE: summaryFile },
+    env: { ...env, TEST_SUMMARY_FILE: summaryFile, TEST_PROGRESS_FILE: progressFile },
     summaryFile,
+    progressFile,
   });
   let code = mocha.code;
   const line = fs.existsSync(summaryFile) ? fs.readFileSync(summaryFile, 'utf8').trim() : undefined;
   fs.rmSync(summaryFile, { force: true });
+  fs.rmSync(progressFile, { force: true });
+  fs.rmSync(`${progressFile}.tmp`, { force: true });
   let counts = parseSummary(line) ?? { passed: 0, failed: 0, skipped: 0 };
-  if (mocha.hung) {
+  if (mocha.stuck) {
+    // The counts so far, the stuck one failed; the summary stays the last line.
+    const { title, ranMs, timeoutMs, passes, failures, pending } = mocha.stuck;
+    const limit = timeoutMs > 0 ? `its timeout of ${timeoutMs / 1000} s` : 'no timeout';
+    console.error(
+      `\ntest: "${title}" was still running after ${Math.round(ranMs / 1000)} s (${limit}): ` +
+        'a synchronous loop that mocha cannot interrupt; killed the run.',
+    );
+    counts = { passed: passes, failed: failures + 1, skipped: pending };
+    console.log(`tests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);
+    code = 1;
+  } else if (mocha.hung) {
     // Say why the run is red, then repeat the summary so it stays the last line.
     console.error(
       `\ntest: mocha did not exit within ${EXIT_GRACE_MS} ms of finishing (a client or server left open?): killed.`,

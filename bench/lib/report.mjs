@@ -390,7 +390,7 @@ export function reportMarkdown(r, findings) {
   if (r.connect) {
     L.push('## 6. Connect rate', '');
     L.push(
-      `With ${r.connect.background} messages/s flowing and one stream holding the shared tail open, one load-generator process opens new streams at each offered rate for ${r.connect.seconds} s: live streams from the end (closed at their first byte) and resumes whose \`Last-Event-ID\` is ${r.connect.resumeBack} messages behind the end (the shared tail's log; closed at their first message). Achieved = streams answered ÷ time from the first request to the last answer. Rates step up until the p99 passes 100 ms or a stream fails.`,
+      `With ${r.connect.background} messages/s flowing and one stream holding the shared tail open, one load-generator process opens new streams at each offered rate for ${r.connect.seconds} s: live streams from the end (closed at their first byte) and resumes whose \`Last-Event-ID\` is ${r.connect.resumeBack} messages behind the end (the shared tail's log; closed at their first message). Achieved = streams answered ÷ time from the first request to the last answer. Rates step up until the p99 passes 100 ms or a stream fails. CPU is as % of one core over the step, the load generator's beside the server's.`,
     );
     L.push('');
     const rows = [];
@@ -408,6 +408,7 @@ export function reportMarkdown(r, findings) {
             row.measures,
             `${fmt(row.latencyMs.p50, 1)} / ${fmt(row.latencyMs.p99, 1)} / ${fmt(row.latencyMs.max, 0)}`,
             fmt(row.serverCpuPct),
+            fmt(row.loadgenCpuPct),
             row.ok ? 'ok' : `**${row.error ?? 'p99 ≥ 100 ms or failures'}**`,
           ]);
         }
@@ -424,6 +425,7 @@ export function reportMarkdown(r, findings) {
           'Measures',
           'p50 / p99 / max ms',
           'Server CPU %',
+          'Load generator CPU %',
           'Verdict',
         ],
         rows,

@@ -9,6 +9,7 @@ import { InvalidFilterError } from '../../lib/errors.ts';
 import { type CompiledFilter, compileFilter } from '../../lib/filters.ts';
 import type { DeserializedMessage } from '../../lib/options.ts';
 import { knob, recordFigures } from '../helpers/soak.ts';
+import { V8RegexpOracle } from '../helpers/v8-regexp-oracle.ts';
 
 const RUNS = knob('PROPERTY_RUNS', 2_000, 50_000);
 const TIMED_RUNS = knob('PROPERTY_RUNS', 120, 1_000);
@@ -140,7 +141,9 @@ describe('hostile client regular expressions (property)', () => {
     );
   });
 
-  it('every accepted pattern runs in linear time: 100,000 characters under 50 ms, ≤ ×30 the time of 10,000', () => {
+  it('every accepted pattern runs in linear time: 100,000 characters under 50 ms, ≤ ×30 the time of 10,000', function () {
+    // About 5 ms a pattern here: a soak size (SOAK_PROPERTY_RUNS=50000) takes minutes.
+    this.timeout(30_000 + TIMED_RUNS * 15);
     const lim = { maxRegexInputLength: 200_000, maxMatchWorkPerMessage: 1e12 };
     const small = hostileValues(10_000);
     const large = hostileValues(100_000);
@@ -174,19 +177,36 @@ describe('hostile client regular expressions (property)', () => {
 
   it('accepted patterns match what V8 matches, on ASCII values without \\r or \\v', () => {
     const value = fc.string({ unit: fc.constantFrom(...'abx1 é\n\t-_.!'.split('')), maxLength: 12 });
+    // V8 backtracks: a few generated patterns take it minutes on 12 characters, so it answers
+    // from a worker it can be stopped in, and a case it has not decided in 250 ms is left out.
+    const v8 = new V8RegexpOracle(250);
     let compared = 0;
-    fc.assert(
-      fc.property(hostilePattern, fc.constantFrom('', 'i', 's', 'm'), fc.array(value, { maxLength: 8 }), (s, f, vs) => {
-        const filter = compileOrRefuse(s, f);
-        if (!filter) return;
-        const v8 = new RegExp(s, f);
-        for (const v of vs) {
-          compared++;
-          assert.equal(filter.test(message(v)), v8.test(v), `/${s}/${f} on ${JSON.stringify(v)}`);
-        }
-      }),
-      { numRuns: RUNS },
-    );
-    assert.ok(compared > 0);
+    let patterns = 0;
+    try {
+      fc.assert(
+        fc.property(
+          hostilePattern,
+          fc.constantFrom('', 'i', 's', 'm'),
+          fc.array(value, { maxLength: 8 }),
+          (s, f, vs) => {
+            const filter = compileOrRefuse(s, f);
+            if (!filter || vs.length === 0) return;
+            patterns++;
+            const expected = v8.test(s, f, vs);
+            if (!expected) return;
+            vs.forEach((v, i) => {
+              compared++;
+              assert.equal(filter.test(message(v)), expected[i], `/${s}/${f} on ${JSON.stringify(v)}`);
+            });
+          },
+        ),
+        { numRuns: RUNS },
+      );
+    } finally {
+      v8.close();
+    }
+    assert.ok(patterns > RUNS / 10, `only ${patterns} of ${RUNS} patterns were accepted`);
+    assert.ok(v8.undecided <= patterns / 100, `V8 left ${v8.undecided} of ${patterns} patterns undecided`);
+    recordFigures('hostile regexes against V8', { patterns, compared, undecidedByV8: v8.undecided });
   });
 });
