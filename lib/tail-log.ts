@@ -71,6 +71,13 @@ export class TailLog {
   #bytes = 0;
   /** Per partition index: the first offset the log holds, or could still get. */
   readonly #retainedFrom: number[] = [];
+  /**
+   * Per partition index: the seqs of its entries, oldest first, from
+   * #seqFirst on (compacted now and then), so that a resume finds where its
+   * messages begin without reading the log up to there (see firstFrom).
+   */
+  #seqs: number[][] = [];
+  readonly #seqFirst: number[] = [];
 
   constructor(maxMessages: number, maxBytes: number) {
     this.#maxMessages = maxMessages;
@@ -80,6 +87,8 @@ export class TailLog {
   /** Starts tracking a partition whose next message is at `offset` (in partition-index order). */
   addPartition(offset: number): void {
     this.#retainedFrom.push(offset);
+    this.#seqs.push([]);
+    this.#seqFirst.push(0);
   }
 
   /** The seq of the next message to arrive; a reader whose cursor is here has read everything. */
@@ -112,9 +121,28 @@ export class TailLog {
     return this.#entries[this.#first + (seq - this.oldestSeq)] as LogEntry;
   }
 
+  /**
+   * The seq of partition `index`'s first entry at `offset` or later (the
+   * head's seq when it has none): a binary search over that partition's
+   * entries, whose offsets rise with their seqs.
+   */
+  firstFrom(index: number, offset: number): number {
+    const seqs = this.#seqs[index];
+    if (seqs === undefined) return this.#nextSeq;
+    let lo = this.#seqFirst[index] as number;
+    let hi = seqs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.at(seqs[mid] as number).message.offset < offset) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < seqs.length ? (seqs[lo] as number) : this.#nextSeq;
+  }
+
   append(message: KafkaMessage, partitionIndex: number, id: string): LogEntry {
     const entry = new LogEntry(this, this.#nextSeq++, message, partitionIndex, id);
     this.#entries.push(entry);
+    this.#seqs[partitionIndex]?.push(entry.seq);
     this.#bytes += entry.bytes;
     return entry;
   }
@@ -141,6 +169,7 @@ export class TailLog {
       this.#first++;
       this.#bytes -= e.bytes;
       this.#retainedFrom[e.partitionIndex] = e.message.offset + 1;
+      this.#dropSeq(e.partitionIndex);
     }
     if (this.#first > 1024 && this.#first * 2 > entries.length) {
       this.#entries = entries.slice(this.#first);
@@ -148,10 +177,23 @@ export class TailLog {
     }
   }
 
+  /** Forgets the oldest seq of partition `index` (its entry was trimmed). */
+  #dropSeq(index: number): void {
+    const seqs = this.#seqs[index];
+    if (seqs === undefined) return;
+    const first = (this.#seqFirst[index] as number) + 1;
+    if (first > 1024 && first * 2 > seqs.length) {
+      this.#seqs[index] = seqs.slice(first);
+      this.#seqFirst[index] = 0;
+    } else this.#seqFirst[index] = first;
+  }
+
   /** Forgets every entry. */
   clear(): void {
     this.#entries = [];
     this.#first = 0;
     this.#bytes = 0;
+    this.#seqs = this.#seqs.map(() => []);
+    this.#seqFirst.fill(0);
   }
 }

@@ -50,7 +50,30 @@ export class TailSource implements StreamSource, TailReader {
     }
     this.#tail.attach(this);
     // A resume reads its backlog from the log now; a live stream waits for the next message.
-    if (this.#cursor < this.#tail.headSeq) this.pump();
+    if (this.#cursor < this.#tail.headSeq) {
+      this.#skipToBacklog(positions);
+      this.pump();
+    }
+  }
+
+  /**
+   * Moves a resume's cursor to the first entry it needs: the earliest, over
+   * its partitions, at or after its position (every entry before it would be
+   * refused as already read). Reading from the oldest entry instead cost a
+   * resume a turn per entry of the log (5,000 by default). When its
+   * positions then equal the log's own at that point (a client that was in
+   * step when it left), it is in step from its first message on, and sends
+   * the log's ready-made frames.
+   */
+  #skipToBacklog(positions: PositionTracker): void {
+    const log = this.#tail.log;
+    let first = this.#tail.headSeq;
+    const next = positions.nextOffsets();
+    for (let i = 0; i < next.length; i++)
+      first = Math.min(first, log.firstFrom(i, (next[i] as { nextOffset: number }).nextOffset));
+    if (first <= this.#cursor) return;
+    this.#cursor = first;
+    if (!this.#inStep && this.#offsetIds) this.#inStep = positions.id() === log.at(first - 1).id;
   }
 
   /** Reads the log from the cursor until the client's buffer is full or the head is reached, then writes the batch. */

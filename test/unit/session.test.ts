@@ -274,6 +274,59 @@ describe('session (fake Kafka)', () => {
     assert.equal(tail.size, 1);
   });
 
+  it('resumes from the log get exactly what follows their id, framed as the live stream framed it', async () => {
+    kafka.createTopic('log', 2);
+    const live = stream('log');
+    await until(() => live.res.headersSent, 'the live head');
+    for (let k = 0; k < 10; k++) {
+      kafka.produce('log', 0, [json(k)]);
+      kafka.produce('log', 1, [json(10 + k)]);
+    }
+    await until(() => live.res.events().length === 20, 'the live stream has all 20');
+    const seen = live.res.events();
+    // In step: the id of one of the live stream's events (the first, middle ones, the last).
+    for (const k of [0, 6, 13, 19]) {
+      const r = stream('log', {}, { 'Last-Event-ID': seen[k]?.id as string });
+      if (k < 19) await until(() => r.res.events().length === 19 - k, `the ${19 - k} after event ${k}`);
+      else await until(() => r.res.headersSent, 'the head of a resume at the end');
+      assert.deepEqual(r.res.events(), seen.slice(k + 1), `after event ${k}`);
+    }
+    // Out of step: each partition from a point of its own.
+    const mixed = stream(
+      'log',
+      {},
+      {
+        'Last-Event-ID': JSON.stringify([
+          { topic: 'log', partition: 0, offset: 3 },
+          { topic: 'log', partition: 1, offset: 7 },
+        ]),
+      },
+    );
+    const wanted = seen.filter((e) => {
+      const n = (JSON.parse(e.data) as { n: number }).n;
+      return n < 10 ? n >= 3 : n - 10 >= 7;
+    });
+    await until(() => mixed.res.events().length === wanted.length, `the ${wanted.length} it lacks`);
+    // Its own ids: its positions after each message.
+    const next = [3, 7];
+    const ownIds = wanted.map((e) => {
+      const n = (JSON.parse(e.data) as { n: number }).n;
+      if (n < 10) next[0] = n + 1;
+      else next[1] = n - 10 + 1;
+      return JSON.stringify(next.map((offset, partition) => ({ topic: 'log', partition, offset })));
+    });
+    assert.deepEqual(
+      mixed.res.events().map((e) => [e.data, e.id]),
+      wanted.map((e, i) => [e.data, ownIds[i]]),
+    );
+    assert.equal(mixed.res.events().at(-1)?.id, seen.at(-1)?.id, 'in step with the log once it has caught up');
+    // More live messages reach every resume, with the log's ids.
+    kafka.produce('log', 1, [json(99)]);
+    await until(() => mixed.res.events().length === wanted.length + 1, 'the next live message');
+    assert.equal(mixed.res.events().at(-1)?.id, live.res.events().at(-1)?.id);
+    assert.equal(kafka.consumers.length, 1, 'every resume read the shared log');
+  });
+
   it('a resume far behind the end makes one consumer, and no tail', async () => {
     kafka.createTopic('far', 1);
     kafka.produce(
@@ -408,6 +461,28 @@ describe('TailLog', () => {
     assert.equal(log.at(5).id, 'id5');
     assert.equal(log.retainedFrom(0), 3, 'partition 0 dropped offsets 0..2');
     assert.equal(log.retainedFrom(1), 102, 'partition 1 dropped offsets 100, 101');
+  });
+
+  it('finds where a partition reaches an offset, across trimming and compaction', () => {
+    const log = new TailLog(1500, 1e9);
+    log.addPartition(0);
+    log.addPartition(0);
+    // Partition 0 takes the even seqs at offsets 0, 2, 4…; partition 1 the odd ones at 0, 1, 2…
+    for (let seq = 0; seq < 5000; seq++) {
+      if (seq % 2 === 0) log.append(msg(0, seq), 0, `a${seq}`);
+      else log.append(msg(1, (seq - 1) / 2), 1, `b${seq}`);
+      log.trim();
+    }
+    assert.equal(log.oldestSeq, 3500);
+    assert.equal(log.at(log.firstFrom(0, 0)).seq, 3500, 'before what it holds: its oldest entry');
+    assert.equal(log.firstFrom(0, 4000), 4000);
+    assert.equal(log.firstFrom(0, 4001), 4002, 'between offsets: the next one');
+    assert.equal(log.firstFrom(1, 2000), 4001);
+    assert.equal(log.firstFrom(0, 4998), 4998);
+    assert.equal(log.firstFrom(0, 4999), 5000, 'past its last entry: the head');
+    assert.equal(log.firstFrom(1, 10_000), 5000);
+    log.clear();
+    assert.equal(log.firstFrom(0, 0), log.headSeq, 'nothing held');
   });
 
   it('counts cached frames against its byte bound', () => {
