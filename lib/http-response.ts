@@ -113,18 +113,21 @@ export function chunkBody(chunk: Buffer): Buffer {
   return body;
 }
 
-/** The head of an SSE stream (the writer adds the caller's headers). */
-export const SSE_HEADERS: Readonly<Record<string, string>> = {
-  'Content-Type': 'text/event-stream; charset=utf-8',
+/** What both stream heads carry besides their Content-Type: no caching, no proxy buffering. */
+const STREAM_HEADERS = {
   'Cache-Control': 'no-cache, no-transform',
   'X-Accel-Buffering': 'no',
   Vary: 'Accept',
 };
 
+/** The head of an SSE stream (the writer adds the caller's headers). */
+export const SSE_HEADERS: Readonly<Record<string, string>> = {
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  ...STREAM_HEADERS,
+};
+
 /** The head of an NDJSON stream. */
 export const NDJSON_HEADERS: Readonly<Record<string, string>> = {
   'Content-Type': 'application/x-ndjson; charset=utf-8',
-  'Cache-Control': 'no-cache, no-transform',
-  'X-Accel-Buffering': 'no',
-  Vary: 'Accept',
+  ...STREAM_HEADERS,
 };

@@ -226,6 +226,20 @@ export class LiveTail {
     return true;
   }
 
+  /**
+   * The seq of the first entry a stream resuming at these offsets needs
+   * (covers() holds for them): the earliest, over their partitions, at or
+   * after the offset. Every entry before it would be refused as already read.
+   */
+  resumeSeq(offsets: ReadonlyMap<string, number>): number {
+    let seq = this.#log.headSeq;
+    for (const [key, offset] of offsets) {
+      const i = this.#index.get(key);
+      if (i !== undefined) seq = Math.min(seq, this.#log.firstFrom(i, offset));
+    }
+    return seq;
+  }
+
   cachedWatermarks(topic: string, partition: number): Watermarks | undefined {
     return this.#consumer.cachedWatermarks(topic, partition);
   }

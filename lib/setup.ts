@@ -245,13 +245,14 @@ async function joinAt(
     throw tail.failure;
   }
   checkPartitionCount(tail.partitions.length, opts.maxPartitions);
-  // Reading starts at the oldest entry; the positions skip what precedes each.
+  // Reading starts at the first entry the resume needs (a search, not a read of the log up to there).
   const positions: ResolvedPosition[] = tail.partitions.map((p) => ({
     ...p,
     offset: resume.get(`${p.topic}\u0000${p.partition}`) as number,
     reason: 'offset',
   }));
-  return { positions, lost: [], source: new TailSource(shared, tail, tail.oldestSeq, false, !opts.useTimestampForId) };
+  const cursor = tail.resumeSeq(resume);
+  return { positions, lost: [], source: new TailSource(shared, tail, cursor, false, !opts.useTimestampForId) };
 }
 
 /** Positions from a consumer of the stream's own: partition counts, the expansion of the request, watermarks. */

@@ -4,6 +4,9 @@
 import { newPrepared, type Prepared, type SharedMessage } from './pipeline.ts';
 import type { Deserializer, KafkaMessage } from './types.ts';
 
+/** Whether an array whose live part starts at `first` is worth copying down: more dropped than kept, past a minimum. */
+const worthCompacting = (first: number, length: number) => first > 1024 && first * 2 > length;
+
 /** Rough per-message bookkeeping cost counted against the byte bound besides value and key. */
 const ENTRY_OVERHEAD_BYTES = 256;
 
@@ -171,7 +174,7 @@ export class TailLog {
       this.#retainedFrom[e.partitionIndex] = e.message.offset + 1;
       this.#dropSeq(e.partitionIndex);
     }
-    if (this.#first > 1024 && this.#first * 2 > entries.length) {
+    if (worthCompacting(this.#first, entries.length)) {
       this.#entries = entries.slice(this.#first);
       this.#first = 0;
     }
@@ -182,7 +185,7 @@ export class TailLog {
     const seqs = this.#seqs[index];
     if (seqs === undefined) return;
     const first = (this.#seqFirst[index] as number) + 1;
-    if (first > 1024 && first * 2 > seqs.length) {
+    if (worthCompacting(first, seqs.length)) {
       this.#seqs[index] = seqs.slice(first);
       this.#seqFirst[index] = 0;
     } else this.#seqFirst[index] = first;

@@ -24,8 +24,8 @@ export class TailSource implements StreamSource, TailReader {
   #closed = false;
 
   /**
-   * `cursor`: the first entry to read (the head for a live stream, the oldest
-   * entry for a resume, whose positions skip what precedes them). `inStep`:
+   * `cursor`: the first entry to read (the head for a live stream, the first
+   * entry a resume needs: LiveTail.resumeSeq). `inStep`:
    * the stream starts at the tail's own positions. `offsetIds`: the stream's
    * ids are offsets (timestamp ids never match the tail's).
    */
@@ -49,31 +49,15 @@ export class TailSource implements StreamSource, TailReader {
       this.#inStep = false;
     }
     this.#tail.attach(this);
-    // A resume reads its backlog from the log now; a live stream waits for the next message.
-    if (this.#cursor < this.#tail.headSeq) {
-      this.#skipToBacklog(positions);
-      this.pump();
+    // Positions equal to the log's just before the cursor (a client that was
+    // in step when it left) are in step from there on: the log's ready-made
+    // frames carry the right ids.
+    const before = this.#cursor - 1;
+    if (!this.#inStep && this.#offsetIds && before >= this.#tail.oldestSeq) {
+      this.#inStep = positions.id() === this.#tail.entryAt(before).id;
     }
-  }
-
-  /**
-   * Moves a resume's cursor to the first entry it needs: the earliest, over
-   * its partitions, at or after its position (every entry before it would be
-   * refused as already read). Reading from the oldest entry instead cost a
-   * resume a turn per entry of the log (5,000 by default). When its
-   * positions then equal the log's own at that point (a client that was in
-   * step when it left), it is in step from its first message on, and sends
-   * the log's ready-made frames.
-   */
-  #skipToBacklog(positions: PositionTracker): void {
-    const log = this.#tail.log;
-    let first = this.#tail.headSeq;
-    const next = positions.nextOffsets();
-    for (let i = 0; i < next.length; i++)
-      first = Math.min(first, log.firstFrom(i, (next[i] as { nextOffset: number }).nextOffset));
-    if (first <= this.#cursor) return;
-    this.#cursor = first;
-    if (!this.#inStep && this.#offsetIds) this.#inStep = positions.id() === log.at(first - 1).id;
+    // A resume reads its backlog from the log now; a live stream waits for the next message.
+    if (this.#cursor < this.#tail.headSeq) this.pump();
   }
 
   /** Reads the log from the cursor until the client's buffer is full or the head is reached, then writes the batch. */

@@ -43,7 +43,6 @@ class SummaryReporter extends Mocha.reporters.Spec {
         title: running ? running.fullTitle() : null,
         startedAt,
         timeoutMs: running ? running.timeout() : 0,
-        beatAt: Date.now(),
         passes,
         failures,
         pending,
