@@ -127,13 +127,15 @@ const USE_GO_LOADGEN = argv.loadgen !== 'node' && fs.existsSync(GO_LOADGEN);
 if (argv.loadgen === 'go' && !USE_GO_LOADGEN) throw new Error(`--loadgen=go: ${GO_LOADGEN} is not built (needs Go)`);
 
 /**
- * One load-generator process holding `args.connections` streams: the Go one
- * for HTTP/1.1 live streams when it is built (one OS thread, GOMAXPROCS=1),
- * else bench/loadgen.mjs. Both speak the same JSON lines.
+ * One load-generator process: the Go one over HTTP/1.1 when it is built (one
+ * OS thread, GOMAXPROCS=1), else bench/loadgen.mjs. Both speak the same JSON
+ * lines. Live streams' wakes are batched (S.loadgenBatchMs); a connect run's
+ * are not, as they would add to every time to first byte it measures.
  */
 function loadgen(args) {
-  if (USE_GO_LOADGEN && !args.h2 && args.mode === 'live') {
-    return new Child(GO_LOADGEN, [JSON.stringify({ ...args, batchMs: S.loadgenBatchMs })], {
+  if (USE_GO_LOADGEN && !args.h2) {
+    const batched = args.mode === 'live' ? { batchMs: S.loadgenBatchMs } : {};
+    return new Child(GO_LOADGEN, [JSON.stringify({ ...args, ...batched })], {
       raiseLimits: true,
       env: { GOMAXPROCS: '1' },
     });
@@ -173,7 +175,7 @@ const S = {
   h2Rate: 2,
   h2StreamsPerSession: 500,
   h2StreamsPerProcess: 10_000,
-  connectRates: String(argv['connect-rates'] ?? (QUICK ? '100,250' : '100,250,500,1000,2000'))
+  connectRates: String(argv['connect-rates'] ?? (QUICK ? '100,250' : '100,250,500,1000,2000,3000,4000'))
     .split(',')
     .map(Number),
   connectSeconds: QUICK ? 4 : 10,
@@ -1003,7 +1005,7 @@ async function scenarioConnect(results) {
   for (const contender of contendersOf('connect')) {
     const server = await startServer(contender);
     const url = streamUrl(server, { topic });
-    const holder = node('loadgen.mjs', [JSON.stringify({ mode: 'live', url, connections: 1 })], { raiseLimits: true });
+    const holder = loadgen({ mode: 'live', url, connections: 1 });
     await holder.next('connected', 30_000);
     const seconds = S.connectRates.length * 2 * (S.connectSeconds + 3) + 30;
     const prod = await produceAtRate(topic, S.connectBackground, seconds, S.clientsMessageBytes);
@@ -1013,20 +1015,14 @@ async function scenarioConnect(results) {
     for (const kind of ['live', 'resume']) {
       for (const rate of S.connectRates) {
         const sampler = new ProcSampler(() => [server.serverPid], 500).start();
-        const g = node(
-          'loadgen.mjs',
-          [
-            JSON.stringify({
-              mode: 'connect',
-              url,
-              rate,
-              count: rate * S.connectSeconds,
-              closeAfter: kind === 'live' ? 'firstByte' : 'firstMessage',
-              resumeBack: kind === 'resume' ? S.resumeBack : undefined,
-            }),
-          ],
-          { raiseLimits: true },
-        );
+        const g = loadgen({
+          mode: 'connect',
+          url,
+          rate,
+          count: rate * S.connectSeconds,
+          closeAfter: kind === 'live' ? 'firstByte' : 'firstMessage',
+          resumeBack: kind === 'resume' ? S.resumeBack : undefined,
+        });
         const genSampler = new ProcSampler(() => [g.pid], 500).start();
         // Open descriptors of the server: streams answered late pile up towards the process's limit.
         let serverPeakFds = 0;
@@ -1062,6 +1058,7 @@ async function scenarioConnect(results) {
           serverPeakRssMb: res.peakRssMb,
           serverPeakFds,
           loadgenCpuPct: genRes.cpuPct,
+          loadgen: USE_GO_LOADGEN ? 'go' : 'node',
         };
         row.ok = !r.error && row.failed === 0 && lat.p99 !== null && lat.p99 < 100;
         rows[kind].push(row);

@@ -16,6 +16,30 @@ function table(head, rows) {
   ].join('\n');
 }
 
+const GO_LOADGEN_NAME = 'bench/loadgen-go (Go)';
+const NODE_LOADGEN_NAME = 'bench/loadgen.mjs (Node)';
+
+/** The load generator of a clients scenario's rows: Go or Node (HTTP/2 streams are always Node's). */
+function clientsLoadgen(r, sk) {
+  const rows = Object.values(r[sk]?.contenders ?? {}).flat();
+  return rows.some((x) => x.loadgen === 'go') ? GO_LOADGEN_NAME : NODE_LOADGEN_NAME;
+}
+
+/** The connect scenario's load generator (runs before it recorded one used Node's). */
+function connectLoadgen(r) {
+  const rows = Object.values(r.connect?.contenders ?? {}).flatMap((x) => [...x.live, ...x.resume]);
+  return rows.some((x) => x.loadgen === 'go') ? GO_LOADGEN_NAME : NODE_LOADGEN_NAME;
+}
+
+/** The load generators a run used for its many clients and connect rates. */
+function loadgenNames(r) {
+  const names = new Set();
+  if (r.clients) names.add(clientsLoadgen(r, 'clients'));
+  if (r['clients-h2']) names.add(NODE_LOADGEN_NAME);
+  if (r.connect) names.add(connectLoadgen(r));
+  return [...names].join(' and ') || NODE_LOADGEN_NAME;
+}
+
 /** The replay keys of a topic entry: a contender, `<contender>+ndjson`, `rdkafka@flowing`. */
 const floorOf = (t) => {
   const xs = [t.rdkafka, t['rdkafka@flowing']].filter(Boolean);
@@ -260,7 +284,7 @@ export function reportMarkdown(r, findings) {
         ],
         [
           'Clients',
-          `replay: a counting client (no parser, no JSON.parse) and, beside it, eventsource-parser ${r.versions.eventsourceParser} + JSON.parse; live: eventsource-parser + JSON.parse; many clients and connect rate: bench/loadgen.mjs (raw sockets, frame counter)`,
+          `replay: a counting client (no parser, no JSON.parse) and, beside it, eventsource-parser ${r.versions.eventsourceParser} + JSON.parse; live: eventsource-parser + JSON.parse; many clients and connect rate: ${loadgenNames(r)} (raw sockets, frame counter)`,
         ],
         [
           'Shared machine',
@@ -382,7 +406,7 @@ export function reportMarkdown(r, findings) {
     const h2 = sk === 'clients-h2';
     L.push(`## ${n}. Many live ${h2 ? 'streams over HTTP/2 (h2c)' : 'clients'}`, '');
     L.push(
-      `N ${h2 ? 'HTTP/2 streams (many per session)' : 'clients'} connect to one server process (plain topic, from the end), then ${r[sk].rate} messages/s of ~${r[sk].messageBytes ?? 350} B are produced for ${r[sk].seconds} s. A client is complete when it received every produced message by ${r.settings.clientsGraceS} s after production ended. Server CPU is over the production window, as % of one core (the machine has ${r.machine.cores}); µs per delivery = that CPU ÷ messages delivered to all clients. KB per idle client = (RSS with N idle clients − RSS before any) ÷ N; peak KB per client = (peak RSS while messages flowed − RSS before any) ÷ N. The load generators (bench/loadgen.mjs) hold thousands of streams per process, count frames holding a producer stamp and record one latency per frame; their CPU is beside the server's. A contender stops at the first N where it breaks.`,
+      `N ${h2 ? 'HTTP/2 streams (many per session)' : 'clients'} connect to one server process (plain topic, from the end), then ${r[sk].rate} messages/s of ~${r[sk].messageBytes ?? 350} B are produced for ${r[sk].seconds} s. A client is complete when it received every produced message by ${r.settings.clientsGraceS} s after production ended. Server CPU is over the production window, as % of one core (the machine has ${r.machine.cores}); µs per delivery = that CPU ÷ messages delivered to all clients. KB per idle client = (RSS with N idle clients − RSS before any) ÷ N; peak KB per client = (peak RSS while messages flowed − RSS before any) ÷ N. The load generators (${clientsLoadgen(r, sk)}) hold thousands of streams per process, count frames holding a producer stamp and record one latency per frame; their CPU is beside the server's. A contender stops at the first N where it breaks.`,
     );
     L.push('', clientsTable(r, sk, keys), '');
   }
@@ -390,7 +414,7 @@ export function reportMarkdown(r, findings) {
   if (r.connect) {
     L.push('## 6. Connect rate', '');
     L.push(
-      `With ${r.connect.background} messages/s flowing and one stream holding the shared tail open, one load-generator process opens new streams at each offered rate for ${r.connect.seconds} s: live streams from the end (closed at their first byte) and resumes whose \`Last-Event-ID\` is ${r.connect.resumeBack} messages behind the end (the shared tail's log; closed at their first message). Achieved = streams answered ÷ time from the first request to the last answer. Rates step up until the p99 passes 100 ms or a stream fails. CPU is as % of one core over the step, the load generator's beside the server's.`,
+      `With ${r.connect.background} messages/s flowing and one stream holding the shared tail open, one load-generator process, ${connectLoadgen(r)}, opens new streams at each offered rate for ${r.connect.seconds} s: live streams from the end (closed at their first byte) and resumes whose \`Last-Event-ID\` is ${r.connect.resumeBack} messages behind the end (the shared tail's log; closed at their first message). Achieved = streams answered ÷ time from the first request to the last answer. Rates step up until the p99 passes 100 ms or a stream fails. CPU is as % of one core over the step, the load generator's beside the server's.`,
     );
     L.push('');
     const rows = [];

@@ -1,7 +1,7 @@
-// The load generator of bench/loadgen.mjs's live mode over HTTP/1.1, in Go:
-// thousands of raw TCP streams, each a hand-written GET, a chunked-body
-// decoder and a frame counter, so that the clients cost less than the server
-// they measure (a Node process spends more per received frame than the bridge
+// The load generator of bench/loadgen.mjs's live and connect modes over
+// HTTP/1.1, in Go: thousands of raw TCP streams, each a hand-written GET, a
+// chunked-body decoder and a frame counter, so that the clients cost less than
+// the server they measure (a Node process spends more per received frame than the bridge
 // spends sending it). All streams on one thread: one epoll set, one read per
 // readable socket per wake, wakes batched (see batchMs); a goroutine per
 // stream cost a second read (the one that finds nothing) and the scheduler's
@@ -10,9 +10,11 @@
 // when `go` is installed (--loadgen=node uses the other).
 //
 //	loadgen-go '{"url":"http://127.0.0.1:8080/v2/stream/t","mode":"live","connections":2500,"rampPerSec":250}'
+//	loadgen-go '{"url":"…","mode":"connect","rate":2000,"count":20000,"closeAfter":"firstMessage","resumeBack":100}'
 //
-// Output: {"event":"connected",...} once every stream has answered (or
+// live: {"event":"connected",...} once every stream has answered (or
 // failed), then {"event":"result",...} after {"cmd":"report"} on stdin.
+// connect: {"event":"result",...} once every stream is done.
 package main
 
 import (
@@ -44,6 +46,14 @@ type args struct {
 	// one or two sockets. Latency is stamped after the wait, so it can only
 	// overstate the server's latency, by at most this much.
 	BatchMs *int `json:"batchMs"`
+	// connect: open Count streams at Rate per second, each closed at its first
+	// body byte (CloseAfter "firstByte") or first message ("firstMessage"); with
+	// ResumeBack, each sends a Last-Event-ID that many offsets behind the
+	// latest id of an anchor stream held open meanwhile.
+	Rate       float64 `json:"rate"`
+	Count      int     `json:"count"`
+	CloseAfter string  `json:"closeAfter"`
+	ResumeBack int64   `json:"resumeBack"`
 }
 
 // CLOCK_MONOTONIC in µs, as the producer stamps messages (Node's
@@ -163,6 +173,33 @@ type stream struct {
 	line       []byte
 	// Body text after the last complete frame, not yet counted.
 	rest []byte
+	// The request sent once connected.
+	req []byte
+	// The anchor of a connect run keeps the id of its latest frame.
+	wantsID bool
+	lastID  []byte
+	done    bool
+}
+
+var idLine = []byte("id: ")
+
+// The value of the last `id: ` line in region (frames, each ending "\n\n"), or nil.
+func lastIDIn(region []byte) []byte {
+	for end := len(region); end > 0; {
+		k := bytes.LastIndex(region[:end], idLine)
+		if k < 0 {
+			return nil
+		}
+		if k == 0 || region[k-1] == '\n' {
+			v := region[k+len(idLine):]
+			if j := bytes.IndexByte(v, '\n'); j >= 0 {
+				v = v[:j]
+			}
+			return append([]byte(nil), v...)
+		}
+		end = k
+	}
+	return nil
 }
 
 // Counts the complete frames holding a stamp in s.rest, recording each one's
@@ -191,6 +228,11 @@ func (s *stream) frames(at int64) {
 	}
 	if before == 0 && s.count > 0 {
 		ttfm.record(at - s.startAt)
+	}
+	if s.wantsID {
+		if id := lastIDIn(region); id != nil {
+			s.lastID = id
+		}
 	}
 	n := copy(rest, rest[end+2:])
 	s.rest = rest[:n]
@@ -283,8 +325,8 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	if a.Mode != "" && a.Mode != "live" || a.H2 {
-		fmt.Fprintln(os.Stderr, "loadgen-go: only the live mode over HTTP/1.1; use bench/loadgen.mjs")
+	if a.Mode != "" && a.Mode != "live" && a.Mode != "connect" || a.H2 {
+		fmt.Fprintln(os.Stderr, "loadgen-go: only the live and connect modes over HTTP/1.1; use bench/loadgen.mjs")
 		os.Exit(2)
 	}
 	u, err := url.Parse(a.URL)
@@ -335,7 +377,7 @@ func main() {
 		}
 		s.answered = true
 		answeredCount++
-		if answeredCount == n {
+		if answeredCount == n && a.Mode != "connect" {
 			ok := 0
 			for _, x := range streams {
 				if x.status == 200 {
@@ -359,54 +401,43 @@ func main() {
 		s.ended = true
 		answered(s)
 	}
-	open := func() {
-		s := &stream{fd: -1, startAt: nowUs()}
-		streams = append(streams, s)
+	// Opens a stream that sends req once connected. The caller keeps it.
+	open := func(req []byte) *stream {
+		s := &stream{fd: -1, startAt: nowUs(), req: req}
 		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
 		if err != nil {
 			s.err = errnoName(err.(syscall.Errno))
 			s.ended = true
 			answered(s)
-			return
+			return s
 		}
 		syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
 		s.fd = fd
 		byFd[fd] = s
 		if err := syscall.Connect(fd, sa); err != nil && err != syscall.EINPROGRESS {
 			closeStream(s, errnoName(err.(syscall.Errno)))
-			return
+			return s
 		}
 		syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, fd, &syscall.EpollEvent{Events: syscall.EPOLLOUT, Fd: int32(fd)})
+		return s
 	}
 
-	perTick := max(1, int(math.Round(ramp/50)))
+	// Batched wakes would add up to batchMs to every time to first byte a
+	// connect run measures; its streams are few at a time, so it wakes per event.
 	batchMs := 5
+	if a.Mode == "connect" {
+		batchMs = 0
+	}
 	if a.BatchMs != nil {
 		batchMs = *a.BatchMs
 	}
-	nextTick := time.Now()
 	events := make([]syscall.EpollEvent, 1024)
 	buf := make([]byte, 64*1024)
-	for {
-		if len(streams) < n && !time.Now().Before(nextTick) {
-			for i := 0; i < perTick && len(streams) < n; i++ {
-				open()
-			}
-			nextTick = nextTick.Add(20 * time.Millisecond)
-		}
-		select {
-		case <-reports:
-			report(streams)
-			for _, s := range streams {
-				if s.fd >= 0 {
-					syscall.Close(s.fd)
-				}
-			}
-			time.Sleep(100 * time.Millisecond)
-			os.Exit(0)
-		default:
-		}
-		k, err := syscall.EpollWait(ep, events, 20)
+	// One wake: waits up to timeoutMs, then sends the requests of streams that
+	// connected and reads once from each readable one; after handles a stream
+	// that took bytes or closed.
+	poll := func(timeoutMs int, after func(*stream)) {
+		k, err := syscall.EpollWait(ep, events, timeoutMs)
 		waits++
 		if err != nil && err != syscall.EINTR {
 			panic(err)
@@ -426,10 +457,12 @@ func main() {
 				// Connected (or not): send the request, then wait for the answer.
 				if e, _ := syscall.GetsockoptInt(s.fd, syscall.SOL_SOCKET, syscall.SO_ERROR); e != 0 {
 					closeStream(s, errnoName(syscall.Errno(e)))
+					after(s)
 					continue
 				}
-				if _, err := syscall.Write(s.fd, request); err != nil {
+				if _, err := syscall.Write(s.fd, s.req); err != nil {
 					closeStream(s, errnoName(err.(syscall.Errno)))
+					after(s)
 					continue
 				}
 				s.head = []byte{}
@@ -444,16 +477,161 @@ func main() {
 			case r == 0:
 				closeStream(s, "")
 			case err == syscall.EAGAIN:
+				continue
 			default:
 				closeStream(s, errnoName(err.(syscall.Errno)))
 			}
+			after(s)
 		}
 	}
+
+	if a.Mode == "connect" {
+		connect(a, request, open, closeStream, poll)
+		return
+	}
+
+	perTick := max(1, int(math.Round(ramp/50)))
+	nextTick := time.Now()
+	for {
+		if len(streams) < n && !time.Now().Before(nextTick) {
+			for i := 0; i < perTick && len(streams) < n; i++ {
+				streams = append(streams, open(request))
+			}
+			nextTick = nextTick.Add(20 * time.Millisecond)
+		}
+		select {
+		case <-reports:
+			report(streams)
+			for _, s := range streams {
+				if s.fd >= 0 {
+					syscall.Close(s.fd)
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+			os.Exit(0)
+		default:
+		}
+		poll(20, func(*stream) {})
+	}
+}
+
+// The connect mode: Count streams opened at Rate per second, each closed once
+// answered (its first body byte, or its first message); then one result line.
+func connect(
+	a args,
+	request []byte,
+	open func([]byte) *stream,
+	closeStream func(*stream, string),
+	poll func(int, func(*stream)),
+) {
+	count := max(1, a.Count)
+	rate := a.Rate
+	if rate <= 0 {
+		rate = 100
+	}
+	firstMessage := a.CloseAfter == "firstMessage"
+	var anchor *stream
+	if a.ResumeBack > 0 {
+		// One live stream whose latest id the resumes start from.
+		anchor = open(request)
+		anchor.wantsID = true
+		until := time.Now().Add(15 * time.Second)
+		for anchor.lastID == nil && time.Now().Before(until) {
+			poll(20, func(*stream) {})
+		}
+		if anchor.lastID == nil {
+			emit(map[string]any{"event": "result", "error": "the anchor stream received no message in 15 s"})
+			os.Exit(0)
+		}
+		ttfb, ttfm, latency = newHistogram(), newHistogram(), newHistogram()
+	}
+	// A request whose Last-Event-ID is the anchor's latest id, every offset ResumeBack lower.
+	resumeRequest := func() []byte {
+		var id []map[string]any
+		if err := json.Unmarshal(anchor.lastID, &id); err != nil {
+			panic(fmt.Sprintf("loadgen-go: the anchor's id is not a JSON array: %s", anchor.lastID))
+		}
+		for _, e := range id {
+			if o, ok := e["offset"].(float64); ok {
+				e["offset"] = math.Max(0, o-float64(a.ResumeBack))
+			}
+		}
+		v, _ := json.Marshal(id)
+		head := request[:len(request)-2]
+		return append(append(append(append([]byte(nil), head...), "Last-Event-ID: "...), v...), "\r\n\r\n"...)
+	}
+
+	streams := make([]*stream, 0, count)
+	done := 0
+	var lastDoneAt int64
+	finish := func(s *stream) {
+		if s.done || s == anchor {
+			return
+		}
+		s.done = true
+		closeStream(s, "")
+		done++
+		lastDoneAt = nowUs()
+	}
+	after := func(s *stream) {
+		switch {
+		case s.done || s == anchor:
+		case s.fd < 0, s.inBody && s.status != 200:
+			finish(s)
+		case firstMessage && s.count > 0, !firstMessage && s.gotByte:
+			finish(s)
+		}
+	}
+	t0 := nowUs()
+	deadline := time.Now().Add(time.Duration((float64(count)/rate + 30) * float64(time.Second)))
+	for done < count && time.Now().Before(deadline) {
+		due := min(count, int(float64(nowUs()-t0)/1e6*rate)+1)
+		for len(streams) < due {
+			req := request
+			if anchor != nil {
+				req = resumeRequest()
+			}
+			s := open(req)
+			streams = append(streams, s)
+			after(s)
+		}
+		// Wake at least every millisecond while streams are still to open.
+		timeout := 20
+		if len(streams) < count {
+			timeout = 1
+		}
+		poll(timeout, after)
+	}
+	failed := 0
+	for _, s := range streams {
+		if s.status != 200 || firstMessage && s.count == 0 {
+			failed++
+		}
+	}
+	spanS := float64(lastDoneAt-t0) / 1e6
+	var achieved any
+	if spanS > 0 {
+		achieved = float64(len(streams)-failed) / spanS
+	}
+	if anchor != nil && anchor.fd >= 0 {
+		closeStream(anchor, "")
+	}
+	res := result(streams)
+	delete(res, "counts")
+	res["offered"] = a.Rate
+	res["completed"] = len(streams) - failed
+	res["failed"] = failed
+	res["achievedPerSec"] = achieved
+	emit(res)
+	os.Exit(0)
 }
 
 var waits, reads int64
 
-func report(streams []*stream) {
+func report(streams []*stream) { emit(result(streams)) }
+
+// The result line's fields for these streams.
+func result(streams []*stream) map[string]any {
 	counts := make([]int64, len(streams))
 	statuses := map[string]int{}
 	errs := []string{}
@@ -476,12 +654,12 @@ func report(streams []*stream) {
 	}
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	emit(map[string]any{
+	return map[string]any{
 		"event": "result", "connections": len(streams), "counts": counts, "minCount": minCount,
 		"statuses": statuses, "errors": errs, "ended": ended,
 		"latency": latency, "ttfb": ttfb, "ttfm": ttfm, "sessions": 0,
 		"epollWaits": waits, "reads": reads,
 		"userCpuS":   float64(ru.Utime.Sec) + float64(ru.Utime.Usec)/1e6,
 		"systemCpuS": float64(ru.Stime.Sec) + float64(ru.Stime.Usec)/1e6,
-	})
+	}
 }
