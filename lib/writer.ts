@@ -117,20 +117,24 @@ export class StreamWriter {
           : { ...NDJSON_HEADERS, 'Content-Type': this.#contentType };
     const headers = mergeHeaders(extraHeaders, ours);
     writeHead(this.#res, 200, headers);
-    // NDJSON has no first bytes of its own: without this the head would wait for the first message.
-    this.#res.flushHeaders();
     this.#lastWrite = Date.now();
     // Small writes must leave at once: latency matters more than packet count here.
     this.#res.socket?.setNoDelay(true);
     this.#res.on('drain', this.#handleDrain);
+    if (this.mode === 'sse') {
+      // Written through the response, the first bytes leave with the head in
+      // one write (node:http joins a head not yet sent to the first chunk),
+      // one system call per new stream fewer (bench/results/2026-12-04-head-with-first-bytes).
+      this.#queueText(':ok\n\n');
+      if (retryMs !== null) this.#queueText(sseRetry(retryMs));
+      this.flush();
+    } else {
+      // NDJSON has no first bytes of its own: without this the head would wait for the first message.
+      this.#res.flushHeaders();
+    }
     this.#socket = directSocket(this.#res);
     // Chunks written to the socket itself make it, not the response, emit 'drain'.
     this.#socket?.on('drain', this.#handleDrain);
-    if (this.mode === 'sse') {
-      this.#queueText(':ok\n\n');
-      if (retryMs !== null) this.#queueText(sseRetry(retryMs));
-    }
-    this.flush();
     this.#scheduleHeartbeat();
   }
 
