@@ -322,6 +322,7 @@ async function startServer(contender, { h2c = false } = {}) {
   const hwm = variant?.httpHighWaterMark ?? HTTP_HWM;
   if (hwm) env.BENCH_HTTP_HWM = String(hwm);
   if (base === 'bridge') {
+    if (variant?.nodeArgs) nodeArgs.push(...variant.nodeArgs);
     const kafkaConfig = { ...BRIDGE_CONFIG, ...variant?.kafkaConfig };
     if (Object.keys(kafkaConfig).length) env.BENCH_KAFKA_CONFIG = JSON.stringify(kafkaConfig);
     if (variant?.deserializer) env.BENCH_DESERIALIZER = variant.deserializer;
