@@ -117,7 +117,7 @@ export class LiveTail {
       reason: 'end',
     }));
     for (const [i, p] of positions.entries()) this.#addPartition(p, (marks[i] as Watermarks).high);
-    // Set last: a tracker means the positions above are known (see covers()).
+    // Set last: a tracker means the positions above are known (see resumeSeq()).
     this.#tracker = new PositionTracker(positions, false);
     consumer.start(
       positions,
@@ -209,33 +209,24 @@ export class LiveTail {
   }
 
   /**
-   * Whether the log holds (or will) every message from these offsets on, so a
-   * resuming stream can read it instead of opening a consumer: every
-   * partition of the tail is named, at an offset the log has not dropped and
-   * the tail will reach.
+   * Where a stream resuming at these offsets reads the log from: the seq of
+   * the first entry it needs (the earliest, over its partitions, at or after
+   * its offset; every entry before it would be refused as already read). Or
+   * undefined when the log does not hold (or will not) every message from
+   * those offsets on, and the stream needs a consumer of its own: every
+   * partition of the tail must be named, at an offset the log has not dropped
+   * and the tail will reach.
    */
-  covers(offsets: ReadonlyMap<string, number>): boolean {
-    if (!this.#tracker || offsets.size !== this.#partitions.length || this.#failure || this.#closing) return false;
-    for (const [key, offset] of offsets) {
-      const i = this.#index.get(key);
-      if (i === undefined) return false;
-      // Up to the end the tail found when it opened: it reads at least that far.
-      const reach = Math.max(this.#next[i] as number, this.#liveFrom[i] as number);
-      if (offset < this.#log.retainedFrom(i) || offset > reach) return false;
-    }
-    return true;
-  }
-
-  /**
-   * The seq of the first entry a stream resuming at these offsets needs
-   * (covers() holds for them): the earliest, over their partitions, at or
-   * after the offset. Every entry before it would be refused as already read.
-   */
-  resumeSeq(offsets: ReadonlyMap<string, number>): number {
+  resumeSeq(offsets: ReadonlyMap<string, number>): number | undefined {
+    if (!this.#tracker || offsets.size !== this.#partitions.length || this.#failure || this.#closing) return undefined;
     let seq = this.#log.headSeq;
     for (const [key, offset] of offsets) {
       const i = this.#index.get(key);
-      if (i !== undefined) seq = Math.min(seq, this.#log.firstFrom(i, offset));
+      if (i === undefined) return undefined;
+      // Up to the end the tail found when it opened: it reads at least that far.
+      const reach = Math.max(this.#next[i] as number, this.#liveFrom[i] as number);
+      if (offset < this.#log.retainedFrom(i) || offset > reach) return undefined;
+      seq = Math.min(seq, this.#log.firstFrom(i, offset));
     }
     return seq;
   }

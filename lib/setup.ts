@@ -235,23 +235,19 @@ async function joinAt(
   await tail.ready;
   ctx.checkpoint();
   release.splice(release.indexOf(letGo), 1);
-  if (!tail.covers(resume)) {
+  // Reading starts at the first entry the resume needs (a search, not a read of the log up to there).
+  const cursor = tail.resumeSeq(resume);
+  if (cursor === undefined) {
     // Without waiting for it to close: the stream goes on with a consumer of its own.
     void letGo();
     return undefined;
   }
-  if (tail.failure) {
-    void letGo();
-    throw tail.failure;
-  }
   checkPartitionCount(tail.partitions.length, opts.maxPartitions);
-  // Reading starts at the first entry the resume needs (a search, not a read of the log up to there).
   const positions: ResolvedPosition[] = tail.partitions.map((p) => ({
     ...p,
     offset: resume.get(`${p.topic}\u0000${p.partition}`) as number,
     reason: 'offset',
   }));
-  const cursor = tail.resumeSeq(resume);
   return { positions, lost: [], source: new TailSource(shared, tail, cursor, false, !opts.useTimestampForId) };
 }
 

@@ -19,17 +19,15 @@ function table(head, rows) {
 const GO_LOADGEN_NAME = 'bench/loadgen-go (Go)';
 const NODE_LOADGEN_NAME = 'bench/loadgen.mjs (Node)';
 
-/** The load generator of a clients scenario's rows: Go or Node (HTTP/2 streams are always Node's). */
-function clientsLoadgen(r, sk) {
-  const rows = Object.values(r[sk]?.contenders ?? {}).flat();
-  return rows.some((x) => x.loadgen === 'go') ? GO_LOADGEN_NAME : NODE_LOADGEN_NAME;
-}
+/** Which load generator made these rows: Go when any says so (rows before the field was recorded: Node). */
+const loadgenOf = (rows) => (rows.some((x) => x.loadgen === 'go') ? GO_LOADGEN_NAME : NODE_LOADGEN_NAME);
 
-/** The connect scenario's load generator (runs before it recorded one used Node's). */
-function connectLoadgen(r) {
-  const rows = Object.values(r.connect?.contenders ?? {}).flatMap((x) => [...x.live, ...x.resume]);
-  return rows.some((x) => x.loadgen === 'go') ? GO_LOADGEN_NAME : NODE_LOADGEN_NAME;
-}
+/** The load generator of a clients scenario (HTTP/2 streams are always Node's). */
+const clientsLoadgen = (r, sk) => loadgenOf(Object.values(r[sk]?.contenders ?? {}).flat());
+
+/** The connect scenario's load generator. */
+const connectLoadgen = (r) =>
+  loadgenOf(Object.values(r.connect?.contenders ?? {}).flatMap((x) => [...x.live, ...x.resume]));
 
 /** The load generators a run used for its many clients and connect rates. */
 function loadgenNames(r) {

@@ -545,8 +545,13 @@ func connect(
 		}
 		ttfb, ttfm, latency = newHistogram(), newHistogram(), newHistogram()
 	}
-	// A request whose Last-Event-ID is the anchor's latest id, every offset ResumeBack lower.
+	// A request whose Last-Event-ID is the anchor's latest id, every offset
+	// ResumeBack lower; made again only when that id has moved.
+	var madeFor, made []byte
 	resumeRequest := func() []byte {
+		if made != nil && bytes.Equal(madeFor, anchor.lastID) {
+			return made
+		}
 		var id []map[string]any
 		if err := json.Unmarshal(anchor.lastID, &id); err != nil {
 			panic(fmt.Sprintf("loadgen-go: the anchor's id is not a JSON array: %s", anchor.lastID))
@@ -558,7 +563,9 @@ func connect(
 		}
 		v, _ := json.Marshal(id)
 		head := request[:len(request)-2]
-		return append(append(append(append([]byte(nil), head...), "Last-Event-ID: "...), v...), "\r\n\r\n"...)
+		madeFor = anchor.lastID
+		made = append(append(append(append([]byte(nil), head...), "Last-Event-ID: "...), v...), "\r\n\r\n"...)
+		return made
 	}
 
 	streams := make([]*stream, 0, count)
