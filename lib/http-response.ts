@@ -2,7 +2,7 @@
 // headers merged with the server's, HTTP/2's forbidden ones left out), a JSON
 // error before any stream began, and whether a response's socket may take
 // ready-made HTTP/1.1 chunks directly.
-import { ServerResponse } from 'node:http';
+import { IncomingMessage, ServerResponse } from 'node:http';
 import { Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { PublicError } from './errors.ts';
@@ -94,6 +94,31 @@ export function directSocket(res: ServerResponse): Socket | undefined {
   const socket = res.socket;
   if (!socket || socket.destroyed || !socket.writable) return undefined;
   return socket;
+}
+
+/**
+ * Lets a node:http request nobody reads end now, at the start of its stream.
+ * Node aborts every request still open when its socket ends or closes, and
+ * destroying one formats its error's stack; an ended request is skipped
+ * (bench/results/2026-12-04-request-ends-early). Node discards an unread body
+ * itself once the response finishes, which for a stream is when the client
+ * leaves; a request someone reads, or has paused, is left alone.
+ *
+ * Node also destroyed the socket as it aborted the request when the client
+ * half-closed; without that it would only end its own side, and what the
+ * stream writes until the socket closes would fail (a formatted stack each
+ * time). So the socket is destroyed at the client's end, as before, unless
+ * the server allows half-open connections.
+ */
+export function endUnreadRequest(res: ServerResponse): void {
+  const req = (res as ServerResponse & { req?: unknown }).req;
+  if (!(req instanceof IncomingMessage) || req.readableEnded || req.readableFlowing !== null) return;
+  req.resume();
+  const socket = req.socket as Socket & { server?: { httpAllowHalfOpen?: boolean } };
+  if (socket.server?.httpAllowHalfOpen === true) return;
+  const onEnd = () => socket.destroy();
+  socket.once('end', onEnd);
+  res.once('close', () => socket.off('end', onEnd));
 }
 
 /** `frame` as one HTTP/1.1 chunk: its size in hex, CRLF, its bytes, CRLF. */

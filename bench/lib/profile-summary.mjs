@@ -1,10 +1,14 @@
 #!/usr/bin/env node
 // Summarizes a .cpuprofile (node --cpu-prof): self time by function and by
 // file, the top N, as shares of the whole profile and of its busy (not idle)
-// time. Usage: node bench/lib/profile-summary.mjs <file> [N]
+// time. Usage: node bench/lib/profile-summary.mjs <file> [N] [--callers=<name>]
+// --callers: also, for every function whose name holds <name>, its time with
+// what it calls, by the chain of callers that led to it (the ten nearest).
 import fs from 'node:fs';
 
-const [file, topArg] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const callersOf = args.find((a) => a.startsWith('--callers='))?.slice('--callers='.length);
+const [file, topArg] = args.filter((a) => !a.startsWith('--'));
 const top = Number(topArg ?? 25);
 const prof = JSON.parse(fs.readFileSync(file, 'utf8'));
 const byId = new Map(prof.nodes.map((n) => [n.id, n]));
@@ -40,3 +44,34 @@ const show = (title, m) => {
 };
 show('self time by function', byFn);
 show('self time by file', byFile);
+
+if (callersOf) {
+  const parent = new Map();
+  for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const withCallees = (id) =>
+    (self.get(id) ?? 0) + (byId.get(id).children ?? []).reduce((a, c) => a + withCallees(c), 0);
+  const frame = (id) => {
+    const cf = byId.get(id).callFrame;
+    return `${cf.functionName || '(anonymous)'} ${(cf.url || '(native)').split('/').pop()}:${cf.lineNumber + 1}`;
+  };
+  const chains = new Map();
+  for (const n of prof.nodes) {
+    if (!n.callFrame.functionName.includes(callersOf)) continue;
+    // A match inside another match is counted with the outer one.
+    let up = parent.get(n.id);
+    let nested = false;
+    for (; up !== undefined; up = parent.get(up))
+      if (byId.get(up).callFrame.functionName.includes(callersOf)) nested = true;
+    if (nested) continue;
+    const chain = [];
+    for (let id = n.id; id !== undefined && chain.length < 11; id = parent.get(id)) chain.push(frame(id));
+    const key = chain.join(' < ');
+    chains.set(key, (chains.get(key) ?? 0) + withCallees(n.id));
+  }
+  const all = [...chains.values()].reduce((a, b) => a + b, 0);
+  console.log(
+    `\n"${callersOf}" with what it calls, by callers (${(all / 1000).toFixed(0)} ms in all, ${((100 * all) / busy).toFixed(1)}% of busy)`,
+  );
+  for (const [k, t] of [...chains].sort((a, b) => b[1] - a[1]).slice(0, top))
+    console.log(`${(t / 1000).toFixed(0).padStart(6)} ms  ${k}`);
+}

@@ -429,6 +429,73 @@ describe('response', () => {
     });
   });
 
+  describe('StreamWriter, the request', () => {
+    /** Records what the request emits once the client is gone. */
+    function watch(req: IncomingMessage) {
+      const seen = { aborted: 0, errors: [] as string[] };
+      req.on('aborted', () => seen.aborted++);
+      req.on('error', (err: NodeJS.ErrnoException) => seen.errors.push(String(err.code)));
+      return seen;
+    }
+
+    it("lets a request nobody reads end at open: the client's leaving closes the response and aborts nothing", async () => {
+      let seen: ReturnType<typeof watch> | undefined;
+      const { res, client } = await connect('sse', {
+        open: {},
+        beforeWriter: (r) => {
+          seen = watch(r.req);
+        },
+      });
+      await client.until((x) => x.chunks.length >= 1);
+      assert.equal(res.req.readableEnded, true);
+      const closed = new Promise<void>((resolve) => res.once('close', resolve));
+      client.close();
+      await closed;
+      await sleep(20);
+      assert.deepEqual(seen, { aborted: 0, errors: [] });
+    });
+
+    it('closes the stream when the client half-closes, as Node did, so a frame written after fails nowhere', async () => {
+      const { writer, res, client } = await connect('sse', { open: {} });
+      await client.until((x) => x.chunks.length >= 1);
+      const socket = res.socket as net.Socket;
+      const errors: string[] = [];
+      socket.on('error', (err: NodeJS.ErrnoException) => errors.push(String(err.code)));
+      const ended = new Promise<void>((resolve) =>
+        socket.once('end', () => {
+          writer.framed(httpChunk('event: message\nid: [1]\ndata: {}\n\n'));
+          writer.flush();
+          resolve();
+        }),
+      );
+      const closed = new Promise<void>((resolve) => res.once('close', resolve));
+      client.socket.end();
+      await ended;
+      await closed;
+      await sleep(20);
+      assert.equal(socket.destroyed, true);
+      assert.deepEqual(errors, []);
+    });
+
+    it('leaves a request someone paused alone: Node aborts it when the client leaves, as before', async () => {
+      let seen: ReturnType<typeof watch> | undefined;
+      const { res, client } = await connect('ndjson', {
+        open: {},
+        beforeWriter: (r) => {
+          r.req.pause();
+          seen = watch(r.req);
+        },
+      });
+      await client.until((x) => x.status === 200);
+      assert.equal(res.req.readableEnded, false);
+      const closed = new Promise<void>((resolve) => res.once('close', resolve));
+      client.close();
+      await closed;
+      await sleep(20);
+      assert.deepEqual(seen, { aborted: 1, errors: ['ECONNRESET'] });
+    });
+  });
+
   describe('StreamWriter, heartbeats', () => {
     it('writes a comment after heartbeatMs of silence, and again after each silence', async () => {
       const { client } = await connect('sse', { open: {}, heartbeatMs: 40 });
