@@ -110,8 +110,7 @@ export function directSocket(res: ServerResponse): Socket | undefined {
  * time). So the socket is destroyed at the client's end, as before, unless
  * the server allows half-open connections.
  */
-export function endUnreadRequest(res: ServerResponse): void {
-  const req = (res as ServerResponse & { req?: unknown }).req;
+export function endUnreadRequest(req: IncomingMessage, res: ServerResponse): void {
   if (!(req instanceof IncomingMessage) || req.readableEnded || req.readableFlowing !== null) return;
   req.resume();
   const socket = req.socket as Socket & { server?: { httpAllowHalfOpen?: boolean } };

@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KafkaConfig } from './consumer.ts';
 import { ConsumerSource } from './consumer-source.ts';
 import { KafkaConsumeError, type KafkaSseError } from './errors.ts';
+import { endUnreadRequest } from './http-response.ts';
 import type { SharedMessage, StreamPipeline } from './pipeline.ts';
 import type { PositionTracker } from './position-tracker.ts';
 import type { LostRange } from './positions.ts';
@@ -94,6 +95,7 @@ export class StreamSession implements SourceSink {
   start(lost: readonly LostRange[]): void {
     const parts = this.#parts;
     this.#writer.open(parts.stream.headers, parts.stream.retryMs);
+    endUnreadRequest(parts.req, parts.res);
     if (parts.stream.maxDurationMs !== null) {
       this.#maxDurationTimer = setTimeout(() => void this.finish('max-duration'), parts.stream.maxDurationMs);
     }

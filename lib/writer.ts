@@ -4,15 +4,7 @@ import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { ByteBatch } from './byte-batch.ts';
 import type { PublicError } from './errors.ts';
-import {
-  chunkBody,
-  directSocket,
-  endUnreadRequest,
-  mergeHeaders,
-  NDJSON_HEADERS,
-  SSE_HEADERS,
-  writeHead,
-} from './http-response.ts';
+import { chunkBody, directSocket, mergeHeaders, NDJSON_HEADERS, SSE_HEADERS, writeHead } from './http-response.ts';
 import type { Frame } from './pipeline.ts';
 import { ndjsonControl, ndjsonLine, sseComment, sseEvent, sseMessage, sseRetry } from './sse-format.ts';
 import type { StreamMode } from './types.ts';
@@ -141,7 +133,6 @@ export class StreamWriter {
       this.#res.flushHeaders();
     }
     this.#socket = directSocket(this.#res);
-    endUnreadRequest(this.#res);
     // Chunks written to the socket itself make it, not the response, emit 'drain'.
     this.#socket?.on('drain', this.#handleDrain);
     this.#scheduleHeartbeat();

@@ -53,6 +53,25 @@ describe('kafkaSse: streaming', function () {
     client.close();
   });
 
+  it("lets the request end once its stream starts: the client's leaving closes the response and aborts nothing", async () => {
+    const topic = uniqueTopic('request-ends');
+    await createTopic(topic, 1);
+    const requests: http.IncomingMessage[] = [];
+    const seen = { aborted: 0, errors: 0 };
+    bridge = await startBridge((req) => {
+      requests.push(req);
+      req.on('aborted', () => seen.aborted++);
+      req.on('error', () => seen.errors++);
+      return { assignments: topic, options: baseOptions() };
+    });
+    const client = await openStream(`${bridge.url}/`);
+    await client.until(() => client.raw().startsWith(':ok'), 10000, ':ok');
+    await waitFor(() => requests[0]?.readableEnded === true, 5000, 'the request to end');
+    client.close();
+    await bridge.settled();
+    assert.deepEqual(seen, { aborted: 0, errors: 0 });
+  });
+
   it('streams a multi-partition topic live from the end, with every partition in every id', async () => {
     const topic = uniqueTopic('live');
     await createTopic(topic, 3);

@@ -7,7 +7,7 @@ import http2 from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { InvalidAssignmentError } from '../../lib/errors.ts';
-import { httpChunk, writeJsonError } from '../../lib/http-response.ts';
+import { endUnreadRequest, httpChunk, writeJsonError } from '../../lib/http-response.ts';
 import { StreamWriter } from '../../lib/writer.ts';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -429,7 +429,7 @@ describe('response', () => {
     });
   });
 
-  describe('StreamWriter, the request', () => {
+  describe("endUnreadRequest: a stream's request ends at its start", () => {
     /** Records what the request emits once the client is gone. */
     function watch(req: IncomingMessage) {
       const seen = { aborted: 0, errors: [] as string[] };
@@ -444,6 +444,7 @@ describe('response', () => {
         open: {},
         beforeWriter: (r) => {
           seen = watch(r.req);
+          endUnreadRequest(r.req, r);
         },
       });
       await client.until((x) => x.chunks.length >= 1);
@@ -456,7 +457,10 @@ describe('response', () => {
     });
 
     it('closes the stream when the client half-closes, as Node did, so a frame written after fails nowhere', async () => {
-      const { writer, res, client } = await connect('sse', { open: {} });
+      const { writer, res, client } = await connect('sse', {
+        open: {},
+        beforeWriter: (r) => endUnreadRequest(r.req, r),
+      });
       await client.until((x) => x.chunks.length >= 1);
       const socket = res.socket as net.Socket;
       const errors: string[] = [];
@@ -484,6 +488,7 @@ describe('response', () => {
         beforeWriter: (r) => {
           r.req.pause();
           seen = watch(r.req);
+          endUnreadRequest(r.req, r);
         },
       });
       await client.until((x) => x.status === 200);
