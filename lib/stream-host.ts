@@ -23,11 +23,25 @@ import {
 } from './stream-port.ts';
 
 /**
- * Bytes a stream may have sent to its thread, not yet taken by its socket,
- * before write() returns false: a socket's own default high-water mark. The
- * writer (writer.ts) pauses Kafka only past its HIGH_WATER_BYTES.
+ * Bytes a stream may have sent to its thread, not yet taken by the thread's
+ * socket, before write() returns false: a socket's own default high-water
+ * mark. The writer (writer.ts) pauses Kafka only once `writableLength` passes
+ * its HIGH_WATER_BYTES.
  */
 export const PORT_HIGH_WATER_BYTES = 16 * 1024;
+
+/**
+ * Bytes sent and not yet taken that `writableLength` does not count: what may
+ * be in flight between the threads, or waiting in the thread for its socket,
+ * when the consumer's thread reads fast. Counted, they made the writer pause
+ * Kafka (which drops librdkafka's prefetch, a refetch each time) 25 times in
+ * a run of replays where it now pauses 5 (bench/results/2026-12-04-stream-host).
+ * A client that stops reading holds up to this much more than on one thread.
+ */
+export const PORT_IN_FLIGHT_BYTES = 2 * 1024 * 1024;
+
+/** Pending bytes past which a batch goes at once, not at the end of the turn: the thread writes while this one reads on. */
+export const PORT_BATCH_BYTES = 256 * 1024;
 
 /** What {@link createStreamHost} returns. */
 export interface StreamHost {
@@ -149,14 +163,14 @@ class HostLink {
         this.#responses.get(m.id)?.finished();
         break;
       case 'acks':
-        for (let i = 0; i < m.ids.length; i++) this.#responses.get(m.ids[i] as number)?.acked(m.bytes[i] as number);
+        for (const id of m.ids) this.#responses.get(id)?.taken();
         break;
     }
   }
 
   #open(m: OpenMessage): void {
     const req = new PortRequest(m.method, m.url, m.headers, m.remoteAddress);
-    const res = new PortResponse(this, m.id, req.socket);
+    const res = new PortResponse(this, m.id, req.socket, m.taken);
     this.#responses.set(m.id, res);
     if (this.#closing) {
       const error = new BrokerUnavailableError('The server is shutting down; try again shortly', {
@@ -206,7 +220,8 @@ class HostLink {
       this.#bufferBytes += bytes.byteLength;
     }
     this.#ops.push(OP_WRITE, id, index);
-    this.#schedule();
+    if (this.#bufferBytes >= PORT_BATCH_BYTES) this.#flush();
+    else this.#schedule();
   }
 
   end(id: number): void {
@@ -223,11 +238,13 @@ class HostLink {
     if (this.#scheduled) return;
     this.#scheduled = true;
     // Every stream's writer flushes in this turn's setImmediate phase; the batch goes right after.
-    setImmediate(() => this.#flush());
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#flush();
+    });
   }
 
   #flush(): void {
-    this.#scheduled = false;
     if (this.#heads.length === 0 && this.#ops.length === 0 && this.#settled.length === 0) return;
     const bytes = new ArrayBuffer(this.#bufferBytes);
     const view = new Uint8Array(bytes);
@@ -299,19 +316,29 @@ class PortResponse extends EventEmitter {
   destroyed = false;
   readonly #link: HostLink;
   readonly #id: number;
-  #unacked = 0;
+  /** Bytes the thread's socket took, modulo 2^32 (see OpenMessage.taken). */
+  readonly #taken: Int32Array;
+  /** Bytes sent, modulo 2^32. */
+  #sent = 0;
   #needDrain = false;
   #closeEmitted = false;
 
-  constructor(link: HostLink, id: number, socket: AdapterSocket) {
+  constructor(link: HostLink, id: number, socket: AdapterSocket, taken: Int32Array) {
     super();
     this.#link = link;
     this.#id = id;
     this.socket = socket;
+    this.#taken = taken;
   }
 
+  /** Bytes written that the thread's socket has not taken yet, past PORT_IN_FLIGHT_BYTES. */
   get writableLength(): number {
-    return this.#unacked;
+    return Math.max(0, this.#untaken() - PORT_IN_FLIGHT_BYTES);
+  }
+
+  /** Bytes written that the thread's socket has not taken yet (in flight, or buffered there). */
+  #untaken(): number {
+    return (this.#sent - Atomics.load(this.#taken, 0)) | 0;
   }
 
   writeHead(status: number, headers: Record<string, string | string[] | number> = {}): this {
@@ -333,10 +360,10 @@ class PortResponse extends EventEmitter {
     // A string is encoded here; bytes are copied into the turn's batch (a frame shared by many streams once).
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
     if (bytes.byteLength > 0) {
+      this.#sent = (this.#sent + bytes.byteLength) | 0;
       this.#link.write(this.#id, bytes);
-      this.#unacked += bytes.byteLength;
     }
-    const ok = this.#unacked < PORT_HIGH_WATER_BYTES;
+    const ok = this.#untaken() < PORT_HIGH_WATER_BYTES;
     if (!ok) this.#needDrain = true;
     return ok;
   }
@@ -357,10 +384,9 @@ class PortResponse extends EventEmitter {
     return this;
   }
 
-  /** The thread's socket took `bytes` more. */
-  acked(bytes: number): void {
-    this.#unacked = Math.max(0, this.#unacked - bytes);
-    if (this.#needDrain && this.#unacked === 0 && !this.destroyed) {
+  /** The thread's socket took more: 'drain' once little enough is left, as a socket emits it. */
+  taken(): void {
+    if (this.#needDrain && this.#untaken() < PORT_HIGH_WATER_BYTES && !this.destroyed) {
       this.#needDrain = false;
       this.emit('drain');
     }

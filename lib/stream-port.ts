@@ -1,13 +1,21 @@
 // What a stream host (main thread, stream-host.ts) and an HTTP thread
 // (stream-thread.ts) say to each other over their MessagePort.
 //
-// The thread sends, one message each: `open` (a request to stream), `gone`
-// (its client left), `finished` (its response finished after the host ended
-// it), and once per turn `acks` (bytes its sockets took). The host sends, once
-// per turn of its event loop, one `batch`: the heads, then the writes, ends
-// and destroys in the order they were made, the bytes of every write in one
-// transferred buffer (a frame written to many streams in that turn is in it
-// once), and the streams whose kafkaSse() settled.
+// The thread sends, one message each: `open` (a request to stream, with the
+// stream's shared counter of bytes its socket took), `gone` (its client left),
+// `finished` (its response finished after the host ended it), and after a
+// batch or a drain `acks` (which counters moved: the host looks at them for
+// 'drain'). The host sends, once per turn of its event loop and whenever a
+// quarter of a mebibyte is pending, one `batch`: the heads, then the writes,
+// ends and destroys in the order they were made, the bytes of every write in
+// one transferred buffer (a frame written to many streams in that batch is in
+// it once), and the streams whose kafkaSse() settled.
+//
+// The counters are what make backpressure work across threads: a replay's
+// turn on the main thread writes megabytes, and acknowledgements sent as
+// messages would reach it only after that turn, so it would count all of them
+// as buffered and pause Kafka; a counter in shared memory is read as the
+// socket takes the bytes.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Assignments } from './positions.ts';
 
@@ -20,6 +28,12 @@ export interface OpenMessage {
   remoteAddress: string | undefined;
   assignments: Assignments;
   atTimestamp: number | string | Date | null | undefined;
+  /**
+   * One Int32 on a SharedArrayBuffer: bytes of this stream the thread's socket
+   * has taken, modulo 2^32 (Atomics.add wraps), so the host's count of bytes
+   * sent minus it is what is still buffered or in flight.
+   */
+  taken: Int32Array;
 }
 
 export interface GoneMessage {
@@ -32,11 +46,10 @@ export interface FinishedMessage {
   id: number;
 }
 
-/** `ids[i]`'s socket took `bytes[i]` more bytes (handed to it without filling it, or drained since). */
+/** The counters of these streams moved (their sockets took bytes). */
 export interface AcksMessage {
   t: 'acks';
   ids: number[];
-  bytes: number[];
 }
 
 export type ThreadMessage = OpenMessage | GoneMessage | FinishedMessage | AcksMessage;

@@ -9,7 +9,6 @@ import { BrokerUnavailableError, ConfigurationError } from './errors.ts';
 import { endUnreadRequest, writeHead, writeJsonError } from './http-response.ts';
 import type { Assignments } from './positions.ts';
 import {
-  type AcksMessage,
   type BatchMessage,
   OP_DESTROY,
   OP_END,
@@ -30,9 +29,11 @@ interface Open {
   req: IncomingMessage;
   res: ServerResponse;
   settle: () => void;
-  /** Bytes written since the last acknowledgement. */
-  unacked: number;
-  /** A write returned false: acknowledge at 'drain'. */
+  /** Bytes the socket took, shared with the host (see OpenMessage.taken). */
+  taken: Int32Array;
+  /** Bytes written that the socket has not taken yet (they count once it drains). */
+  untaken: number;
+  /** A write returned false: the socket takes the rest at 'drain'. */
   waiting: boolean;
 }
 
@@ -53,7 +54,7 @@ export function connectStreamHost(port: MessagePort): ThreadStream {
   };
 
   port.on('message', (m: BatchMessage) => {
-    const acks: AcksMessage = { t: 'acks', ids: [], bytes: [] };
+    const moved = new Set<number>();
     const corked = new Set<Open>();
     const headOnly = new Set<Open>();
     for (const h of m.heads) {
@@ -74,22 +75,29 @@ export function connectStreamHost(port: MessagePort): ThreadStream {
       switch (ops[i]) {
         case OP_WRITE: {
           const length = ops[i + 3] as number;
-          if (res.destroyed || res.writableEnded) break;
+          if (res.destroyed || res.writableEnded) {
+            // Nobody will take these: count them taken, so the host's stream never waits for them.
+            Atomics.add(o.taken, 0, length);
+            break;
+          }
           if (!corked.has(o) && typeof res.cork === 'function') {
             res.cork();
             corked.add(o);
           }
           const ok = res.write(new Uint8Array(m.bytes, ops[i + 2] as number, length));
-          o.unacked += length;
-          if (!ok && !o.waiting) {
+          if (o.waiting) o.untaken += length;
+          else if (ok) Atomics.add(o.taken, 0, length);
+          else {
             o.waiting = true;
+            o.untaken = length;
             res.once('drain', () => {
               o.waiting = false;
-              const bytes = o.unacked;
-              o.unacked = 0;
-              send({ t: 'acks', ids: [id], bytes: [bytes] });
+              Atomics.add(o.taken, 0, o.untaken);
+              o.untaken = 0;
+              send({ t: 'acks', ids: [id] });
             });
           }
+          moved.add(id);
           break;
         }
         case OP_END:
@@ -110,14 +118,7 @@ export function connectStreamHost(port: MessagePort): ThreadStream {
     }
     // A head with nothing after it yet (NDJSON's) leaves now, not with the first message.
     for (const o of headOnly) if (!o.res.destroyed) o.res.flushHeaders();
-    for (const [id, o] of open) {
-      if (o.unacked > 0 && !o.waiting) {
-        acks.ids.push(id);
-        acks.bytes.push(o.unacked);
-        o.unacked = 0;
-      }
-    }
-    if (acks.ids.length > 0) send(acks);
+    if (moved.size > 0) send({ t: 'acks', ids: [...moved] });
     for (const id of m.settled) {
       const o = open.get(id);
       open.delete(id);
@@ -147,6 +148,7 @@ export function connectStreamHost(port: MessagePort): ThreadStream {
         remoteAddress: req.socket?.remoteAddress,
         assignments,
         atTimestamp,
+        taken: new Int32Array(new SharedArrayBuffer(4)),
       };
       if (hostGone) {
         answerShuttingDown(res);
@@ -168,7 +170,7 @@ export function connectStreamHost(port: MessagePort): ThreadStream {
         resolve();
         return;
       }
-      open.set(id, { req, res, settle: resolve, unacked: 0, waiting: false });
+      open.set(id, { req, res, settle: resolve, taken: message.taken, untaken: 0, waiting: false });
       res.once('finish', () => send({ t: 'finished', id }));
       res.once('close', () => {
         if (!res.writableFinished) send({ t: 'gone', id });
