@@ -55,8 +55,6 @@ export {
   type SharedTailOptions,
 } from './lib/shared-tail.ts';
 export { parseSince } from './lib/since.ts';
-export { createStreamHost, type StreamHost } from './lib/stream-host.ts';
-export { connectStreamHost, type ThreadStream } from './lib/stream-thread.ts';
 export type {
   AllowedTopics,
   DeserializedMessage,

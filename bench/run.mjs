@@ -327,7 +327,6 @@ async function startServer(contender, { h2c = false } = {}) {
     if (Object.keys(kafkaConfig).length) env.BENCH_KAFKA_CONFIG = JSON.stringify(kafkaConfig);
     if (variant?.deserializer) env.BENCH_DESERIALIZER = variant.deserializer;
     if (variant?.sharedTail) env.BENCH_SHARED_TAIL = variant.sharedTail;
-    if (variant?.threads) env.BENCH_THREADS = '1';
     if (PROFILE) {
       fs.mkdirSync(TMP, { recursive: true });
       nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${TMP}`);

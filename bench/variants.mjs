@@ -56,11 +56,6 @@ export const VARIANTS = {
     httpHighWaterMark: 1024 * 1024,
     deserializer: 'raw',
   },
-  threads: {
-    description:
-      "the HTTP server in a worker thread, Kafka read on the main thread through createStreamHost() (the socket writes off the consumer's thread)",
-    threads: true,
-  },
   semi64: {
     description:
       "the server's node with --max-semi-space-size=64 (MiB; V8's default here is 16): fewer scavenges, for what the young generation's pauses add to live latency",

@@ -105,7 +105,7 @@ function asError(err: LibrdKafkaError | Error | null | undefined, what: string):
 
 /** Why a consumer cannot be made in a worker thread (for the server's log). */
 export const MAIN_THREAD_ONLY =
-  'kafka-sse-bridge reads Kafka on the main thread only: node-rdkafka aborts the process when a worker thread consumes; call kafkaSse() from a server on the main thread, or serve HTTP from a worker through createStreamHost()';
+  'kafka-sse-bridge reads Kafka on the main thread only: node-rdkafka aborts the process when a worker thread consumes; call kafkaSse() from a server on the main thread';
 
 /** A BridgeConsumer backed by one node-rdkafka KafkaConsumer in flowing mode. */
 export class RdKafkaBridgeConsumer implements BridgeConsumer {

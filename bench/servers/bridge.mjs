@@ -8,8 +8,7 @@
 // instead of HTTP/1.1, for the clients-h2 scenario.
 import fs from 'node:fs';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
-import { createStreamHost, kafkaSse, SharedTail } from '../../dist/index.js';
+import { kafkaSse, SharedTail } from '../../dist/index.js';
 import { BROKERS } from '../lib/common.mjs';
 import { serve } from './common-http.mjs';
 
@@ -89,41 +88,22 @@ if (process.env.BENCH_DESERIALIZER === 'raw') {
   };
 }
 
-// BENCH_THREADS=1 (the bridge@threads variant): the HTTP server in a worker
-// thread (bridge-thread-http.mjs), Kafka read here through createStreamHost().
-if (process.env.BENCH_THREADS) {
-  const host = createStreamHost(options);
-  const port = host.port();
-  const worker = new Worker(new URL('./bridge-thread-http.mjs', import.meta.url), {
-    workerData: { port },
-    transferList: [port],
-  });
-  worker.on('error', (err) => {
-    process.stderr.write(`the HTTP thread failed: ${err.stack}\n`);
-    process.exit(1);
-  });
-  process.on('SIGTERM', () => process.exit(0));
-  process.on('SIGINT', () => process.exit(0));
-} else serveOnThisThread();
-
-function serveOnThisThread() {
-  serve('bridge', (req, res, assignments, atTimestamp) => {
-    if (traceFile) {
-      const t0 = Date.now();
-      fs.appendFileSync(traceFile, `${t0} request ${req.url}\n`);
-      const writeHead = res.writeHead;
-      res.writeHead = function (...args) {
-        fs.appendFileSync(traceFile, `${Date.now()} writeHead +${Date.now() - t0} ms\n`);
-        return writeHead.apply(this, args);
-      };
-      const write = res.write;
-      res.write = function (...args) {
-        const ok = write.apply(this, args);
-        if (!ok) fs.appendFileSync(traceFile, `${Date.now()} write-false buffered=${res.writableLength}\n`);
-        return ok;
-      };
-      res.on('drain', () => fs.appendFileSync(traceFile, `${Date.now()} drain\n`));
-    }
-    void kafkaSse(req, res, assignments, options, atTimestamp);
-  });
-}
+serve('bridge', (req, res, assignments, atTimestamp) => {
+  if (traceFile) {
+    const t0 = Date.now();
+    fs.appendFileSync(traceFile, `${t0} request ${req.url}\n`);
+    const writeHead = res.writeHead;
+    res.writeHead = function (...args) {
+      fs.appendFileSync(traceFile, `${Date.now()} writeHead +${Date.now() - t0} ms\n`);
+      return writeHead.apply(this, args);
+    };
+    const write = res.write;
+    res.write = function (...args) {
+      const ok = write.apply(this, args);
+      if (!ok) fs.appendFileSync(traceFile, `${Date.now()} write-false buffered=${res.writableLength}\n`);
+      return ok;
+    };
+    res.on('drain', () => fs.appendFileSync(traceFile, `${Date.now()} drain\n`));
+  }
+  void kafkaSse(req, res, assignments, options, atTimestamp);
+});
