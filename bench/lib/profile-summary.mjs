@@ -60,8 +60,8 @@ if (callersOf) {
     // A match inside another match is counted with the outer one.
     let up = parent.get(n.id);
     let nested = false;
-    for (; up !== undefined; up = parent.get(up))
-      if (byId.get(up).callFrame.functionName.includes(callersOf)) nested = true;
+    for (; up !== undefined && !nested; up = parent.get(up))
+      nested = byId.get(up).callFrame.functionName.includes(callersOf);
     if (nested) continue;
     const chain = [];
     for (let id = n.id; id !== undefined && chain.length < 11; id = parent.get(id)) chain.push(frame(id));
