@@ -93,7 +93,8 @@ export async function runStream(
     stopped ??= 'aborted';
     void session?.finish('aborted');
   };
-  res.once('close', onClose);
+  // on(), not once(): removed in the finally below; once() would hold a wrapper per stream besides.
+  res.on('close', onClose);
   const signal = opts.signal;
   signal?.addEventListener('abort', onAbort, { once: true });
   if (signal?.aborted) stopped = 'aborted';

@@ -31,17 +31,37 @@ function prefixOf(p: ResolvedPosition): string {
   return `{"topic":${JSON.stringify(p.topic)},"partition":${p.partition},`;
 }
 
+/** One partition's position and the parts of its id entry. */
+interface Slot {
+  readonly topic: string;
+  readonly partition: number;
+  /** `{"topic":…,"partition":N,` */
+  readonly prefix: string;
+  /** The prefix as UTF-8, for writeId(); made on its first call (a shared tail's readers never make them). */
+  prefixBytes: Buffer | undefined;
+  /** TIMESTAMP_FIELD or OFFSET_FIELD. */
+  field: string;
+  /** The number the id gives: the next offset, or the next timestamp. */
+  value: number;
+  /** The next offset, whatever the id gives. */
+  offset: number;
+  /** Where the number starts and ends in #idBytes as writeId() last wrote it. */
+  numberAt: number;
+  numberEnd: number;
+}
+
 /**
  * Tracks the next position of every assigned partition and renders the
  * resume id. Rendering is incremental: each partition's JSON prefix is built
  * once, so an id costs one string join per event.
  */
 export class PositionTracker {
-  readonly #prefixes: string[];
-  readonly #values: number[];
-  readonly #fields: string[];
-  readonly #offsets: number[];
-  readonly #keys: { topic: string; partition: number }[];
+  /**
+   * One record per partition, in one array of the exact length: an idle
+   * stream reads one partition, and seven arrays of one element each were
+   * ~0.4 KB of its heap (bench/idle-heap.mjs).
+   */
+  readonly #slots: Slot[];
   // Partition → index, for advance(); made on its first call (a shared tail's readers never make one).
   #index: Map<string, number> | undefined;
   readonly #useTimestamps: boolean;
@@ -49,25 +69,30 @@ export class PositionTracker {
   #cached = '';
   /** Every prefix is ASCII, so the id's bytes decode as latin1 (faster than UTF-8). */
   #ascii: boolean;
-  /** The prefixes as UTF-8, for writeId(); made on its first call (a shared tail's readers never make them). */
-  #prefixBytes: Buffer[] | undefined;
-  /** The id as UTF-8, as writeId() last wrote it, and where each partition's number starts and ends in it. */
+  /** The id as UTF-8, as writeId() last wrote it. */
   #idBytes: Buffer | undefined;
-  #numberAt: number[] = [];
-  #numberEnd: number[] = [];
   /** The one partition whose number changed since #idBytes was written; -1: none; -2: several, or a field changed. */
   #changed = -2;
 
   constructor(positions: readonly ResolvedPosition[], useTimestamps: boolean) {
     this.#useTimestamps = useTimestamps;
-    // Arrays of the exact length: pushing onto an empty array reserves 17
-    // slots, and five such arrays were ~640 bytes of an idle stream's ~5 KB.
-    this.#keys = positions.map((p) => ({ topic: p.topic, partition: p.partition }));
-    this.#offsets = positions.map((p) => p.offset);
-    this.#prefixes = positions.map(prefixOf);
-    this.#fields = positions.map((p) => (this.#byTime(p) ? TIMESTAMP_FIELD : OFFSET_FIELD));
-    this.#values = positions.map((p) => (this.#byTime(p) ? (p.timestamp as number) : p.offset));
-    this.#ascii = this.#prefixes.every(isAscii);
+    this.#slots = positions.map((p) => this.#slotOf(p));
+    this.#ascii = this.#slots.every((slot) => isAscii(slot.prefix));
+  }
+
+  #slotOf(p: ResolvedPosition): Slot {
+    const byTime = this.#byTime(p);
+    return {
+      topic: p.topic,
+      partition: p.partition,
+      prefix: prefixOf(p),
+      prefixBytes: undefined,
+      field: byTime ? TIMESTAMP_FIELD : OFFSET_FIELD,
+      value: byTime ? (p.timestamp as number) : p.offset,
+      offset: p.offset,
+      numberAt: 0,
+      numberEnd: 0,
+    };
   }
 
   /**
@@ -84,14 +109,10 @@ export class PositionTracker {
    * far): a partition added to a topic while it is read.
    */
   addPartition(p: ResolvedPosition): void {
-    this.#index?.set(keyOf(p.topic, p.partition), this.#keys.length);
-    this.#keys.push({ topic: p.topic, partition: p.partition });
-    this.#offsets.push(p.offset);
-    this.#prefixes.push(prefixOf(p));
-    this.#fields.push(this.#byTime(p) ? TIMESTAMP_FIELD : OFFSET_FIELD);
-    this.#values.push(this.#byTime(p) ? (p.timestamp as number) : p.offset);
-    this.#prefixBytes?.push(Buffer.from(prefixOf(p)));
-    this.#ascii &&= isAscii(prefixOf(p));
+    this.#index?.set(keyOf(p.topic, p.partition), this.#slots.length);
+    const slot = this.#slotOf(p);
+    this.#slots.push(slot);
+    this.#ascii &&= isAscii(slot.prefix);
     this.#dirty = true;
     this.#changed = -2;
   }
@@ -102,7 +123,7 @@ export class PositionTracker {
    * is not assigned or a message before the current position (a duplicate).
    */
   advance(topic: string, partition: number, offset: number, timestamp: number | undefined): boolean {
-    this.#index ??= new Map(this.#keys.map((k, i) => [keyOf(k.topic, k.partition), i]));
+    this.#index ??= new Map(this.#slots.map((slot, i) => [keyOf(slot.topic, slot.partition), i]));
     const i = this.#index.get(keyOf(topic, partition));
     return i !== undefined && this.advanceAt(i, offset, timestamp);
   }
@@ -113,19 +134,20 @@ export class PositionTracker {
    * partition order, so they skip building a key per message each).
    */
   advanceAt(i: number, offset: number, timestamp: number | undefined): boolean {
+    const slot = this.#slots[i] as Slot;
     // Offsets only move forward: a message before the position was already
     // processed (a rewind can fetch it again) and must not be sent twice.
-    if (offset < (this.#offsets[i] as number)) return false;
-    this.#offsets[i] = offset + 1;
-    const isTime = this.#fields[i] === TIMESTAMP_FIELD;
+    if (offset < slot.offset) return false;
+    slot.offset = offset + 1;
+    const isTime = slot.field === TIMESTAMP_FIELD;
     if (this.#useTimestamps && timestamp !== undefined && timestamp >= 0) {
       // +1 ms: resuming at this message's time would deliver it again.
-      this.#fields[i] = TIMESTAMP_FIELD;
-      this.#values[i] = isTime ? Math.max(this.#values[i] as number, timestamp + 1) : timestamp + 1;
+      slot.field = TIMESTAMP_FIELD;
+      slot.value = isTime ? Math.max(slot.value, timestamp + 1) : timestamp + 1;
       if (!isTime) this.#changed = -2;
     } else if (!isTime) {
       // Offsets, or a timestamp id whose partition has not yet delivered a timed message.
-      this.#values[i] = offset + 1;
+      slot.value = offset + 1;
     }
     this.#dirty = true;
     if (this.#changed === -1) this.#changed = i;
@@ -152,7 +174,7 @@ export class PositionTracker {
   idBytesBound(): number {
     // Per partition: the prefix (3 bytes per UTF-16 unit at most), the field, a number, `}` and `,`.
     let n = 2;
-    for (const prefix of this.#prefixes) n += 3 * prefix.length + 12 + 24 + 2;
+    for (const slot of this.#slots) n += 3 * slot.prefix.length + 12 + 24 + 2;
     return n;
   }
 
@@ -175,10 +197,10 @@ export class PositionTracker {
     const changed = this.#changed;
     if (id === undefined || changed === -2) id = this.#writeIdBytes();
     else if (changed >= 0) {
-      const v = this.#values[changed] as number;
-      const start = this.#numberAt[changed] as number;
-      if (v >= 0 && Number.isSafeInteger(v) && digitCount(v) === (this.#numberEnd[changed] as number) - start) {
-        writeInt(id, start, v);
+      const slot = this.#slots[changed] as Slot;
+      const v = slot.value;
+      if (v >= 0 && Number.isSafeInteger(v) && digitCount(v) === slot.numberEnd - slot.numberAt) {
+        writeInt(id, slot.numberAt, v);
       } else id = this.#writeIdBytes();
     }
     this.#changed = -1;
@@ -187,39 +209,32 @@ export class PositionTracker {
 
   /** Writes #idBytes anew (its exact size), with where each number starts and ends. */
   #writeIdBytes(): Buffer {
-    let prefixes = this.#prefixBytes;
-    if (prefixes === undefined) {
-      prefixes = this.#prefixes.map((prefix) => Buffer.from(prefix));
-      this.#prefixBytes = prefixes;
-    }
+    const slots = this.#slots;
     const scratch = Buffer.allocUnsafe(this.idBytesBound());
-    const numberAt: number[] = new Array(prefixes.length);
-    const numberEnd: number[] = new Array(prefixes.length);
     let at = 0;
     scratch[at++] = 91; // [
-    for (let i = 0; i < prefixes.length; i++) {
+    for (let i = 0; i < slots.length; i++) {
       if (i > 0) scratch[at++] = 44; // ,
-      const prefix = prefixes[i] as Buffer;
-      scratch.set(prefix, at);
-      at += prefix.length;
-      const field = this.#fields[i] === TIMESTAMP_FIELD ? TIMESTAMP_FIELD_BYTES : OFFSET_FIELD_BYTES;
+      const slot = slots[i] as Slot;
+      slot.prefixBytes ??= Buffer.from(slot.prefix);
+      scratch.set(slot.prefixBytes, at);
+      at += slot.prefixBytes.length;
+      const field = slot.field === TIMESTAMP_FIELD ? TIMESTAMP_FIELD_BYTES : OFFSET_FIELD_BYTES;
       scratch.set(field, at);
-      numberAt[i] = at + field.length;
-      at = writeInt(scratch, at + field.length, this.#values[i] as number);
-      numberEnd[i] = at;
+      slot.numberAt = at + field.length;
+      at = writeInt(scratch, at + field.length, slot.value);
+      slot.numberEnd = at;
       scratch[at++] = 125; // }
     }
     scratch[at++] = 93; // ]
     const id = Buffer.from(scratch.subarray(0, at));
     this.#idBytes = id;
-    this.#numberAt = numberAt;
-    this.#numberEnd = numberEnd;
     return id;
   }
 
   /** The next offset of every assigned partition (whatever the id encodes). */
   nextOffsets(): { topic: string; partition: number; nextOffset: number }[] {
-    return this.#keys.map((k, i) => ({ ...k, nextOffset: this.#offsets[i] as number }));
+    return this.#slots.map((slot) => ({ topic: slot.topic, partition: slot.partition, nextOffset: slot.offset }));
   }
 
   /** The positions as objects (what the id encodes). */
