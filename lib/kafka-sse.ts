@@ -66,18 +66,8 @@ export async function runStream(
   deps: StreamDeps,
 ): Promise<void> {
   const requestId = requestIdOf(req);
-  let opts: NormalizedOptions;
-  try {
-    opts = normalizeOptionsOnce(options);
-  } catch (err) {
-    const e = toKafkaSseError(err);
-    const base = (options?.logger as Logger | undefined) ?? undefined;
-    base?.error?.({ err: e, requestId }, 'kafkaSse called with invalid options');
-    if (!base) process.emitWarning(`kafka-sse-bridge: ${e.message}`);
-    // The message names the option and its value: for the server's log, not for clients.
-    writeJsonError(res, { ...e.toJSON(), message: 'The server is misconfigured' }, {});
-    return;
-  }
+  const opts = normalizeOrAnswer(options, res, requestId);
+  if (opts === undefined) return;
   const baseLog = opts.logger;
   const log = new LazyChildLogger(baseLog, { requestId });
   const startedAt = Date.now();
@@ -116,35 +106,71 @@ export async function runStream(
     else if (stopped === 'aborted') void session.finish('aborted');
     await session.done;
   } catch (err) {
-    if (err instanceof SetupStopped && err.why === 'client-closed') {
-      // Nobody to answer.
-    } else {
-      const answer =
-        err instanceof SetupStopped
-          ? new BrokerUnavailableError('The server is shutting down; try again shortly', {
-              retryAfterSeconds: Math.max(1, Math.ceil(opts.unavailableRetryMs / 1000)),
-            })
-          : toKafkaSseError(err);
-      if (stopped !== 'client-closed' || err instanceof SetupStopped) {
-        try {
-          answerSetupError(ctx, res, answer);
-        } catch (answerErr) {
-          // A framework's response that refuses our answer: cut it, and still release everything.
-          log.error({ err: answerErr }, 'could not answer the request');
-          res.destroy();
-        }
-      }
-    }
-    await Promise.all(ctx.releasing);
-    if (logsAt(log, 'info'))
-      log.info(
-        { reason: err instanceof SetupStopped ? err.why : 'setup-failed', durationMs: Date.now() - startedAt },
-        'stream ended',
-      );
+    await setUpFailed(ctx, res, err, stopped, startedAt);
   } finally {
     signal?.removeEventListener('abort', onAbort);
     res.off('close', onClose);
   }
+}
+
+/** The options normalized, or undefined once the request was answered that they are invalid. */
+function normalizeOrAnswer(
+  options: KafkaSseOptions | undefined,
+  res: ServerResponse,
+  requestId: string,
+): NormalizedOptions | undefined {
+  try {
+    return normalizeOptionsOnce(options);
+  } catch (err) {
+    const e = toKafkaSseError(err);
+    const base = (options?.logger as Logger | undefined) ?? undefined;
+    base?.error?.({ err: e, requestId }, 'kafkaSse called with invalid options');
+    if (!base) process.emitWarning(`kafka-sse-bridge: ${e.message}`);
+    // The message names the option and its value: for the server's log, not for clients.
+    writeJsonError(res, { ...e.toJSON(), message: 'The server is misconfigured' }, {});
+    return undefined;
+  }
+}
+
+/**
+ * After a setup that threw: answers the client (unless it left), waits for
+ * what setup opened to be released, logs the end. Apart from runStream(),
+ * whose frame is held while its stream lasts: the smaller, the less an idle
+ * stream holds (bench/idle-heap.mjs).
+ */
+async function setUpFailed(
+  ctx: SetupContext,
+  res: ServerResponse,
+  err: unknown,
+  stopped: SetupStopped['why'] | undefined,
+  startedAt: number,
+): Promise<void> {
+  const log = ctx.log;
+  if (err instanceof SetupStopped && err.why === 'client-closed') {
+    // Nobody to answer.
+  } else {
+    const answer =
+      err instanceof SetupStopped
+        ? new BrokerUnavailableError('The server is shutting down; try again shortly', {
+            retryAfterSeconds: Math.max(1, Math.ceil(ctx.opts.unavailableRetryMs / 1000)),
+          })
+        : toKafkaSseError(err);
+    if (stopped !== 'client-closed' || err instanceof SetupStopped) {
+      try {
+        answerSetupError(ctx, res, answer);
+      } catch (answerErr) {
+        // A framework's response that refuses our answer: cut it, and still release everything.
+        log.error({ err: answerErr }, 'could not answer the request');
+        res.destroy();
+      }
+    }
+  }
+  await Promise.all(ctx.releasing);
+  if (logsAt(log, 'info'))
+    log.info(
+      { reason: err instanceof SetupStopped ? err.why : 'setup-failed', durationMs: Date.now() - startedAt },
+      'stream ended',
+    );
 }
 
 /** Validate → resolve positions → choose source; returns the started session. */
