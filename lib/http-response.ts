@@ -55,7 +55,8 @@ function withoutConnectionHeaders(headers: Record<string, string>): Record<strin
 export function writeHead(res: ServerResponse, status: number, headers: Record<string, string>): void {
   const h2 = (res as unknown) instanceof Http2ServerResponse;
   res.writeHead(status, h2 ? withoutConnectionHeaders(headers) : headers);
-  if (!h2) flattenHead(res);
+  // node:http's own responses only: an adapter's (the Fetch entry's) keeps no such head.
+  if ((res as unknown) instanceof ServerResponse) flattenHead(res);
 }
 
 /** Where flattenHead() puts the character it reads, so that no optimizer drops the read. */
