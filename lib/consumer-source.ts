@@ -11,6 +11,20 @@ import type { KafkaMessage, Logger } from './types.ts';
 const REWIND_CHECK_MS = 5000;
 
 /**
+ * Payload bytes one turn of the event loop may hand over before the consumer
+ * stops fetching until a turn brings less (see #countTurn). node-rdkafka's
+ * flowing mode has a thread that takes messages from librdkafka as fast as
+ * librdkafka fetches them and keeps them, without limit, until the event
+ * loop's next turn takes them all; librdkafka counts them as consumed and
+ * fetches more. Whenever the stream's work is slower than the fetching (a
+ * replay), most of the partition piled up there: a replay of 1,000,000
+ * messages of ~620 B took the server to 0.9–1.1 GB of RSS (287–374 MB with
+ * this limit), and each pause for a slow client dropped (and fetched again)
+ * tens of thousands of messages (bench/results/2026-12-04-replay-backlog).
+ */
+const TURN_BYTES = 8 * 1024 * 1024;
+
+/**
  * Reads the stream's partitions with a consumer it owns (connected, with the
  * positions resolved) and releases it on close.
  */
@@ -27,7 +41,12 @@ export class ConsumerSource implements StreamSource {
   #lastTopic = '';
   #lastTopicIndex: number[] | undefined;
   #sink: SourceSink | undefined;
+  #positions: PositionTracker | undefined;
   #blocked = false;
+  /** Fetching stopped because a turn handed over more than TURN_BYTES (see #countTurn). */
+  #throttled = false;
+  /** Payload bytes handed over in this turn of the event loop so far; -1: no message yet in this turn. */
+  #turnBytes = -1;
   #closed = false;
   /** Per partition, the first message dropped while blocked: where reading resumes. */
   readonly #rewinds = new Map<string, TopicPartitionOffset>();
@@ -51,6 +70,7 @@ export class ConsumerSource implements StreamSource {
 
   start(sink: SourceSink, positions: PositionTracker): void {
     this.#sink = sink;
+    this.#positions = positions;
     this.#consumer.start(
       this.#starts,
       (message) => this.#onMessage(message),
@@ -83,16 +103,61 @@ export class ConsumerSource implements StreamSource {
    */
   pause(): void {
     this.#blocked = true;
-    this.#consumer.pause();
+    if (!this.#throttled) this.#consumer.pause();
   }
 
   resume(): void {
     if (!this.#blocked) return;
     this.#blocked = false;
+    if (!this.#throttled) this.#resumeFetching();
+  }
+
+  /**
+   * Resumes fetching every partition where it stopped: at its rewind when
+   * messages were dropped, else at the stream's next position. Always with a
+   * seek: librdkafka's fetcher looks at a partition resumed without one only
+   * on its next wake-up, up to a second later (196–967 ms in 51 of 60
+   * resumes), and the seek wakes it (1–5 ms; bench/results/2026-12-04-replay-backlog).
+   */
+  #resumeFetching(): void {
     const rewinds = [...this.#rewinds.values()];
-    this.#consumer.resumeFrom(rewinds);
+    const next = this.#positions?.nextOffsets() ?? [];
+    const at = next.map((p) => this.#rewinds.get(`${p.topic}\u0000${p.partition}`) ?? { ...p, offset: p.nextOffset });
+    this.#consumer.resumeFrom(at);
     if (rewinds.length > 0) this.#watchRewinds();
   }
+
+  /**
+   * Counts what this turn of the event loop handed over. Past TURN_BYTES the
+   * consumer stops fetching; what node-rdkafka's thread already took still
+   * comes (and is delivered, not dropped), and at the end of the first turn
+   * that brings less, fetching resumes where it stopped.
+   */
+  #countTurn(message: KafkaMessage): void {
+    if (this.#turnBytes < 0) {
+      this.#turnBytes = 0;
+      setImmediate(this.#endTurn);
+    }
+    this.#turnBytes += message.size;
+    if (this.#turnBytes > TURN_BYTES && !this.#throttled) {
+      this.#throttled = true;
+      if (!this.#blocked) this.#consumer.pause();
+    }
+  }
+
+  #endTurn = (): void => {
+    const bytes = this.#turnBytes;
+    this.#turnBytes = -1;
+    if (!this.#throttled || this.#closed) return;
+    if (bytes > TURN_BYTES) {
+      // Still a full turn: look again after the next one, which may bring nothing.
+      this.#turnBytes = 0;
+      setImmediate(this.#endTurn);
+      return;
+    }
+    this.#throttled = false;
+    if (!this.#blocked) this.#resumeFetching();
+  };
 
   cachedWatermarks(topic: string, partition: number): Watermarks | undefined {
     return this.#consumer.cachedWatermarks(topic, partition);
@@ -108,6 +173,7 @@ export class ConsumerSource implements StreamSource {
   #onMessage(message: KafkaMessage): void {
     const sink = this.#sink;
     if (this.#closed || sink === undefined) return;
+    this.#countTurn(message);
     if (!this.#blocked && this.#rewinds.size === 0) {
       const index = this.#indexOf(message.topic, message.partition);
       if (index !== undefined) sink.deliver(message, index);

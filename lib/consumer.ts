@@ -50,7 +50,7 @@ export interface BridgeConsumer {
   resume(): void;
   /** How many callbacks the consume thread has made so far (messages and errors): a liveness signal. */
   deliveries(): number;
-  /** Moves the given partitions back to these offsets, then resumes every partition. */
+  /** Resumes every partition, then moves the given ones to these offsets (see the implementation for why in that order). */
   resumeFrom(positions: readonly TopicPartitionOffset[]): void;
   /** Starts reading more partitions (added to a topic since start()), keeping the others where they are. */
   addPartitions(positions: readonly TopicPartitionOffset[]): void;
@@ -258,11 +258,14 @@ export class RdKafkaBridgeConsumer implements BridgeConsumer {
 
   resumeFrom(positions: readonly TopicPartitionOffset[]): void {
     if (!this.#connected || this.#disconnecting) return;
-    // A seek on a paused partition moves where fetching restarts on resume.
+    // Resumed first, then seeked: the seek after the resume is what makes
+    // librdkafka's fetcher look at the partitions at once (see ConsumerSource's
+    // #resumeFetching); whatever it fetched in between is older than the seek
+    // and discarded.
+    this.resume();
     for (const p of positions) {
       this.#consumer.seek({ topic: p.topic, partition: p.partition, offset: p.offset }, 0, () => {});
     }
-    this.resume();
   }
 
   addPartitions(positions: readonly TopicPartitionOffset[]): void {
