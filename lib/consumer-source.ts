@@ -18,11 +18,16 @@ const REWIND_CHECK_MS = 5000;
  * loop's next turn takes them all; librdkafka counts them as consumed and
  * fetches more. Whenever the stream's work is slower than the fetching (a
  * replay), most of the partition piled up there: a replay of 1,000,000
- * messages of ~620 B took the server to 0.9–1.1 GB of RSS (287–374 MB with
+ * messages of ~620 B took the server to 0.9–1.1 GB of RSS (242–367 MB with
  * this limit), and each pause for a slow client dropped (and fetched again)
  * tens of thousands of messages (bench/results/2026-12-04-replay-backlog).
  */
 const TURN_BYTES = 8 * 1024 * 1024;
+
+/** A partition's key in the rewinds. */
+function rewindKey(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`;
+}
 
 /**
  * Reads the stream's partitions with a consumer it owns (connected, with the
@@ -122,7 +127,7 @@ export class ConsumerSource implements StreamSource {
   #resumeFetching(): void {
     const rewinds = [...this.#rewinds.values()];
     const next = this.#positions?.nextOffsets() ?? [];
-    const at = next.map((p) => this.#rewinds.get(`${p.topic}\u0000${p.partition}`) ?? { ...p, offset: p.nextOffset });
+    const at = next.map((p) => this.#rewinds.get(rewindKey(p.topic, p.partition)) ?? { ...p, offset: p.nextOffset });
     this.#consumer.resumeFrom(at);
     if (rewinds.length > 0) this.#watchRewinds();
   }
@@ -179,7 +184,7 @@ export class ConsumerSource implements StreamSource {
       if (index !== undefined) sink.deliver(message, index);
       return;
     }
-    const key = `${message.topic}\u0000${message.partition}`;
+    const key = rewindKey(message.topic, message.partition);
     const rewind = this.#rewinds.get(key);
     if (this.#blocked) {
       if (!rewind)
